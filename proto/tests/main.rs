@@ -1,0 +1,3 @@
+//! The integration tests of heka-proto, in one binary.
+
+mod generated;
