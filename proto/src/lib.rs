@@ -46,3 +46,4 @@ pub use bytes::Bytes;
 pub use ext::{FieldValue, UUID_TEXT_LEN, decode_message};
 pub use framing::DEFAULT_MAX_MESSAGE_SIZE;
 pub use message::{Field, Header, Message, field::ValueType, header::HmacHashFunction};
+pub use prost;

@@ -1,3 +1,6 @@
 //! The integration tests of heka-proto, in one binary.
 
 mod generated;
+mod hostile;
+mod socket;
+mod wire;
