@@ -1,1 +1,6 @@
-//! x
+//! The integration tests of the hekad package, in one binary: the tools run
+//! as real child processes on real files.
+
+mod cat;
+mod sample_data;
+mod support;
