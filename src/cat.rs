@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use heka_grammar::{Matcher, ParseError};
-use heka_proto::decode_message;
+use heka_proto::MessageView;
 use heka_proto::deframer::{Deframer, Event};
 use heka_proto::reader::Reader;
 
@@ -287,7 +287,7 @@ pub fn run(opts: &Options, diag: &mut dyn Write) -> Result<Summary, CatError> {
         match event {
             Event::Record(record) => {
                 summary.processed += 1;
-                let msg = match decode_message(record.message.clone()) {
+                let msg = match MessageView::decode(record.message.clone()) {
                     Ok(msg) => msg,
                     Err(e) => {
                         summary.undecodable += 1;
@@ -305,8 +305,8 @@ pub fn run(opts: &Options, diag: &mut dyn Write) -> Result<Summary, CatError> {
                 summary.matched += 1;
                 let written = match opts.format {
                     Format::Count => Ok(()),
-                    Format::Txt => out.write_all(render::txt(&msg).as_bytes()),
-                    Format::Json => writeln!(out, "{}", render::json(&msg)),
+                    Format::Txt => out.write_all(render::txt(&msg.to_message()).as_bytes()),
+                    Format::Json => writeln!(out, "{}", render::json(&msg.to_message())),
                     Format::Heka => out.write_all(&record.framed),
                 };
                 written.map_err(CatError::Write)?;

@@ -62,7 +62,7 @@ pub enum RelOp {
 
 impl RelOp {
     /// Applies the operator.
-    #[inline]
+    #[inline(always)]
     pub fn test<T: PartialOrd + ?Sized>(self, a: &T, b: &T) -> bool {
         match self {
             RelOp::Eq => a == b,

@@ -3,13 +3,13 @@
 //! float64, a missing field or index satisfies only `== NIL`, and the result
 //! of a field test depends on the kinds of both sides. Nothing allocates.
 
-use heka_proto::{Field, Message, ValueType};
+use heka_proto::{FieldValue, FieldView, MessageView};
 
 use crate::ast::{NumVar, StrVar};
 use crate::compile::{FieldTest, Node};
 
 impl Node {
-    pub(crate) fn eval(&self, msg: &Message) -> bool {
+    pub(crate) fn eval(&self, msg: &MessageView) -> bool {
         match self {
             Node::Or(terms) => terms.iter().any(|t| t.eval(msg)),
             Node::And(terms) => terms.iter().all(|t| t.eval(msg)),
@@ -27,7 +27,7 @@ impl Node {
             },
             Node::Num(var, rel, n) => {
                 let value = match var {
-                    NumVar::Timestamp => msg.timestamp as f64,
+                    NumVar::Timestamp => msg.timestamp() as f64,
                     NumVar::Severity => f64::from(msg.severity()),
                     NumVar::Pid => f64::from(msg.pid()),
                 };
@@ -38,7 +38,7 @@ impl Node {
                 field_index,
                 array_index,
                 test,
-            } => match find(msg, name, *field_index) {
+            } => match msg.field(name, *field_index) {
                 Some(field) => field_test(field, *array_index, test),
                 None => matches!(test, FieldTest::Nil(true)),
             },
@@ -46,72 +46,40 @@ impl Node {
     }
 }
 
-#[inline]
-fn find<'m>(msg: &'m Message, name: &[u8], index: usize) -> Option<&'m Field> {
-    let mut seen = 0;
-    for field in &msg.fields {
-        if field.name.as_ref() == name {
-            if seen == index {
-                return Some(field);
-            }
-            seen += 1;
-        }
-    }
-    None
-}
-
-fn field_test(field: &Field, ai: usize, test: &FieldTest) -> bool {
-    let missing = matches!(test, FieldTest::Nil(true));
+fn field_test(field: FieldView<'_>, ai: usize, test: &FieldTest) -> bool {
     // A value type outside the enum matches nothing, not even `!= NIL`
     // (Heka's switch over the type had no default case).
-    let Some(kind) = field.kind() else {
+    if field.kind().is_none() {
         return false;
+    }
+    let Some(value) = field.value(ai) else {
+        return matches!(test, FieldTest::Nil(true));
     };
-    match kind {
-        ValueType::String | ValueType::Bytes => {
-            let values = if kind == ValueType::String {
-                &field.value_string
-            } else {
-                &field.value_bytes
-            };
-            let Some(s) = values.get(ai) else {
-                return missing;
-            };
-            match test {
-                FieldTest::Str(t) => t.eval(s),
-                FieldTest::Num(..) => false,
-                FieldTest::Nil(eq) => !eq,
-                // QUIRK kept: a string is compared with the text of the constant.
-                FieldTest::Bool(b) => s.as_ref() == if *b { &b"TRUE"[..] } else { b"FALSE" },
-            }
-        }
-        ValueType::Integer | ValueType::Double => {
-            let value = if kind == ValueType::Integer {
-                field.value_integer.get(ai).map(|&i| i as f64)
-            } else {
-                field.value_double.get(ai).copied()
-            };
-            let Some(f) = value else {
-                return missing;
-            };
-            match test {
-                FieldTest::Num(rel, n) => rel.test(&f, n),
-                FieldTest::Nil(eq) => !eq,
-                FieldTest::Str(_) | FieldTest::Bool(_) => false,
-            }
-        }
-        ValueType::Bool => {
-            let Some(&b) = field.value_bool.get(ai) else {
-                return missing;
-            };
-            match test {
-                FieldTest::Nil(eq) => !eq,
-                FieldTest::Bool(true) => b,
-                // QUIRK kept: anything but TRUE (FALSE, a string, a number,
-                // a regex, whatever the operator) tests for false.
-                _ => !b,
-            }
-        }
+    match value {
+        FieldValue::String(s) | FieldValue::Bytes(s) => match test {
+            FieldTest::Str(t) => t.eval(s),
+            FieldTest::Num(..) => false,
+            FieldTest::Nil(eq) => !eq,
+            // QUIRK kept: a string is compared with the text of the constant.
+            FieldTest::Bool(b) => s == if *b { &b"TRUE"[..] } else { b"FALSE" },
+        },
+        FieldValue::Integer(i) => number_test(i as f64, test),
+        FieldValue::Double(d) => number_test(d, test),
+        FieldValue::Bool(b) => match test {
+            FieldTest::Nil(eq) => !eq,
+            FieldTest::Bool(true) => b,
+            // QUIRK kept: anything but TRUE (FALSE, a string, a number,
+            // a regex, whatever the operator) tests for false.
+            _ => !b,
+        },
+    }
+}
+
+fn number_test(f: f64, test: &FieldTest) -> bool {
+    match test {
+        FieldTest::Num(rel, n) => rel.test(&f, n),
+        FieldTest::Nil(eq) => !eq,
+        FieldTest::Str(_) | FieldTest::Bool(_) => false,
     }
 }
 

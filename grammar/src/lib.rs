@@ -3,7 +3,8 @@
 //! [`Matcher`] per subscriber for every message, so evaluation is allocation
 //! free and compilation does all the work once.
 //!
-//! This crate depends on `heka-proto` only: no actix, no tokio.
+//! Matchers evaluate a [`MessageView`], the decoded form the pipeline
+//! carries. This crate depends on `heka-proto` only: no actix, no tokio.
 //!
 //! # Grammar
 //! ```text
@@ -58,7 +59,7 @@ pub mod re2;
 use std::fmt;
 use std::str::FromStr;
 
-use heka_proto::Message;
+use heka_proto::MessageView;
 
 pub use error::{Expected, ParseError, ParseErrorKind};
 pub use parser::parse;
@@ -90,7 +91,7 @@ impl Matcher {
 
     /// Whether `msg` matches.
     #[inline]
-    pub fn matches(&self, msg: &Message) -> bool {
+    pub fn matches(&self, msg: &MessageView) -> bool {
         self.plan.eval(msg)
     }
 

@@ -7,7 +7,7 @@ mod quirks;
 mod semantics;
 
 use heka_grammar::Matcher;
-use heka_proto::{Bytes, Field, Message};
+use heka_proto::{Bytes, Field, Message, MessageView};
 
 /// The message of Heka's matcher tests: its `getTestMessage()` plus the
 /// fields its matcher spec adds.
@@ -44,12 +44,18 @@ pub fn compile(spec: &str) -> Matcher {
     Matcher::compile(spec).unwrap_or_else(|e| panic!("{spec:?} should compile: {e}"))
 }
 
+/// The decoded form of `msg`, as the pipeline would carry it.
+pub fn view(msg: &Message) -> MessageView {
+    MessageView::from_message(msg).expect("an encoded message decodes")
+}
+
 /// Asserts that each spec compiles and evaluates to `expected` on `msg`.
 pub fn assert_all(msg: &Message, specs: &[&str], expected: bool) {
+    let msg = view(msg);
     let wrong: Vec<&str> = specs
         .iter()
         .copied()
-        .filter(|s| compile(s).matches(msg) != expected)
+        .filter(|s| compile(s).matches(&msg) != expected)
         .collect();
     assert!(wrong.is_empty(), "should be {expected}: {wrong:#?}");
 }

@@ -4,7 +4,7 @@
 use heka_grammar::{Matcher, parse};
 use proptest::prelude::*;
 
-use crate::test_message;
+use crate::{test_message, view};
 
 /// Fragments of the matcher language, to build inputs that get deep into
 /// the parser rather than failing on the first character.
@@ -66,7 +66,7 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC{0,64}") {
         if let Ok(m) = Matcher::compile(&s) {
-            let _ = m.matches(&test_message());
+            let _ = m.matches(&view(&test_message()));
         }
     }
 
@@ -74,7 +74,7 @@ proptest! {
     fn arbitrary_token_soup_never_panics(parts in prop::collection::vec(fragment(), 0..24)) {
         let s = parts.concat();
         match Matcher::compile(&s) {
-            Ok(m) => { let _ = m.matches(&test_message()); }
+            Ok(m) => { let _ = m.matches(&view(&test_message())); }
             Err(e) => prop_assert!(e.offset <= s.len(), "offset {} beyond {:?}", e.offset, s),
         }
     }

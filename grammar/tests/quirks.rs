@@ -5,7 +5,7 @@
 
 use heka_grammar::{Matcher, ParseErrorKind};
 
-use crate::{compile, test_message};
+use crate::{compile, test_message, view};
 
 fn kind(spec: &str) -> ParseErrorKind {
     Matcher::compile(spec).expect_err(spec).kind
@@ -15,7 +15,7 @@ fn kind(spec: &str) -> ParseErrorKind {
 fn a_newline_followed_only_by_blanks_is_accepted() {
     // As a TOML multi-line string leaves it; Heka read the same expression.
     let m = compile("Type == 'TEST'\n");
-    assert!(m.matches(&test_message()));
+    assert!(m.matches(&view(&test_message())));
     compile("Type == 'TEST' \n \t\n");
 }
 

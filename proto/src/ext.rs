@@ -17,6 +17,24 @@ pub fn decode_message(bytes: Bytes) -> Result<Message, prost::DecodeError> {
     Message::decode(bytes)
 }
 
+/// The hyphenated lowercase text form of a 16-byte UUID (`8-4-4-4-12`),
+/// or `None` for any other length.
+pub fn uuid_text(uuid: &[u8]) -> Option<[u8; UUID_TEXT_LEN]> {
+    let bytes: &[u8; 16] = uuid.try_into().ok()?;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; UUID_TEXT_LEN];
+    let mut at = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0x0f)];
+        at += 2;
+    }
+    Some(out)
+}
+
 /// One value of a field, borrowed from the message.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FieldValue<'a> {
@@ -65,19 +83,7 @@ impl Message {
     /// The UUID in its hyphenated lowercase text form, or `None` when the
     /// uuid is not exactly 16 bytes (Heka then shows an empty string).
     pub fn uuid_text(&self) -> Option<[u8; UUID_TEXT_LEN]> {
-        let bytes: &[u8; 16] = self.uuid.as_ref().try_into().ok()?;
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'-'; UUID_TEXT_LEN];
-        let mut at = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                at += 1;
-            }
-            out[at] = HEX[usize::from(b >> 4)];
-            out[at + 1] = HEX[usize::from(b & 0x0f)];
-            at += 2;
-        }
-        Some(out)
+        uuid_text(&self.uuid)
     }
 
     /// The UUID text form as a `String` (empty when the uuid is malformed).

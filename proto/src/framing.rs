@@ -15,6 +15,7 @@ use prost::Message as _;
 
 use crate::message::Header;
 use crate::signing::SigningKey;
+use crate::wire::{Cursor, LEN, RECURSION_LIMIT, VARINT, WireError};
 
 /// First byte of every record.
 pub const RECORD_SEPARATOR: u8 = 0x1E;
@@ -155,35 +156,12 @@ pub fn scan(buf: &[u8], max_message_size: usize) -> Scan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
-    /// The header ends inside a field.
-    #[error("truncated at byte {0}")]
-    Truncated(usize),
-    /// A field has a wire type the schema does not allow.
-    #[error("field {field} has wire type {wire_type} at byte {at}")]
-    WireType {
-        /// Field number.
-        field: u64,
-        /// Wire type found.
-        wire_type: u8,
-        /// Offset in the header.
-        at: usize,
-    },
+    /// The header is not valid protobuf for Heka's `Header`.
+    #[error(transparent)]
+    Wire(#[from] WireError),
     /// The required `message_length` is missing.
     #[error("message_length is missing")]
     NoLength,
-}
-
-fn varint(buf: &[u8], at: &mut usize) -> Result<u64, HeaderError> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*at).ok_or(HeaderError::Truncated(*at))?;
-        *at += 1;
-        value |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(HeaderError::Truncated(*at))
 }
 
 /// Decodes a framing header strictly: unlike a plain protobuf decode, a
@@ -192,51 +170,33 @@ fn varint(buf: &[u8], at: &mut usize) -> Result<u64, HeaderError> {
 pub fn decode_header(buf: &[u8]) -> Result<Header, HeaderError> {
     let mut header = Header::default();
     let mut has_length = false;
-    let mut at = 0;
-    while at < buf.len() {
-        let key_at = at;
-        let key = varint(buf, &mut at)?;
-        let (field, wire_type) = (key >> 3, (key & 7) as u8);
-        let bad_wire = || HeaderError::WireType {
-            field,
-            wire_type,
-            at: key_at,
-        };
-        match wire_type {
-            0 => {
-                let v = varint(buf, &mut at)?;
+    let mut c = Cursor::new(buf, 0);
+    while !c.at_end() {
+        let (field, wire) = c.key()?;
+        match field {
+            1 | 3 | 5 => {
+                c.expect(field, wire, VARINT)?;
+                let v = c.varint()?;
+                // uint32 fields keep the low 32 bits, as protobuf does.
                 match field {
-                    // uint32 fields keep the low 32 bits, as protobuf does.
                     1 => {
                         header.message_length = v as u32;
                         has_length = true;
                     }
                     3 => header.hmac_hash_function = Some(v as i32),
-                    5 => header.hmac_key_version = Some(v as u32),
-                    4 | 6 => return Err(bad_wire()),
-                    _ => {}
+                    _ => header.hmac_key_version = Some(v as u32),
                 }
             }
-            2 => {
-                let len = varint(buf, &mut at)? as usize;
-                let end = at.checked_add(len).filter(|&e| e <= buf.len());
-                let end = end.ok_or(HeaderError::Truncated(buf.len()))?;
-                let bytes = bytes::Bytes::copy_from_slice(&buf[at..end]);
-                at = end;
-                match field {
-                    4 => header.hmac_signer = Some(bytes),
-                    6 => header.hmac = Some(bytes),
-                    1 | 3 | 5 => return Err(bad_wire()),
-                    _ => {}
+            4 | 6 => {
+                c.expect(field, wire, LEN)?;
+                let bytes = bytes::Bytes::copy_from_slice(&buf[c.delimited()?]);
+                if field == 4 {
+                    header.hmac_signer = Some(bytes);
+                } else {
+                    header.hmac = Some(bytes);
                 }
             }
-            1 | 5 if !matches!(field, 1 | 3 | 4 | 5 | 6) => {
-                at += if wire_type == 1 { 8 } else { 4 };
-                if at > buf.len() {
-                    return Err(HeaderError::Truncated(buf.len()));
-                }
-            }
-            _ => return Err(bad_wire()),
+            _ => c.skip(wire, field, RECURSION_LIMIT)?,
         }
     }
     if has_length {
@@ -393,7 +353,10 @@ mod tests {
         assert!(matches!(
             scan(&[0x1e, 0x02, 0x0a, 0x00, 0x1f], 1024),
             Scan::Skip {
-                reason: SkipReason::BadHeader(HeaderError::WireType { field: 1, .. }),
+                reason: SkipReason::BadHeader(HeaderError::Wire(WireError {
+                    kind: crate::wire::WireErrorKind::UnexpectedWireType { field: 1, .. },
+                    ..
+                })),
                 ..
             }
         ));
@@ -404,7 +367,7 @@ mod tests {
         // message_length=3, unknown field 9 (varint), unknown field 10 (bytes).
         let h = decode_header(&[0x08, 0x03, 0x48, 0x01, 0x52, 0x01, 0xff]).unwrap();
         assert_eq!(h.message_length, 3);
-        assert_eq!(decode_header(&[0x08]), Err(HeaderError::Truncated(1)));
+        assert!(matches!(decode_header(&[0x08]), Err(HeaderError::Wire(_))));
     }
 
     #[test]

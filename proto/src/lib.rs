@@ -10,6 +10,9 @@
 //!   tag for tag), checked in so the build needs no `protoc`.
 //! - [`ext`]: reading fields by name, field index and array index; constructors;
 //!   the UUID text form; decoding from bytes.
+//! - [`view`]: [`MessageView`], the decoded form the pipeline carries: the
+//!   record's bytes plus an index, validated like prost but with no copies
+//!   and no per-field refcounts. [`wire`] is its protobuf reader.
 //! - [`framing`]: `0x1E | hlen | Header | 0x1F | message` over a byte slice,
 //!   with resynchronisation, size limits and header encoding.
 //! - [`signing`]: HMAC-MD5/SHA1 signatures keyed by `<signer>_<key_version>`.
@@ -41,9 +44,13 @@ pub mod framing;
 pub mod message;
 pub mod reader;
 pub mod signing;
+pub mod view;
+pub mod wire;
 
 pub use bytes::Bytes;
 pub use ext::{FieldValue, UUID_TEXT_LEN, decode_message};
 pub use framing::DEFAULT_MAX_MESSAGE_SIZE;
 pub use message::{Field, Header, Message, field::ValueType, header::HmacHashFunction};
 pub use prost;
+pub use view::{FieldView, MessageView};
+pub use wire::WireError;

@@ -3,4 +3,5 @@
 mod generated;
 mod hostile;
 mod socket;
+mod view;
 mod wire;
