@@ -330,3 +330,36 @@ fn tail_follows_a_growing_file() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn oversized_records_are_reported_with_their_size_and_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = producer::sample(3);
+    let mut big = sample[1].clone();
+    big.payload = Some(vec![b'x'; 5000]);
+    let mut stream = producer::frame(&producer::encode(&sample[0], Style::Go));
+    let big_at = stream.len();
+    let big_message = producer::encode(&big, Style::Go);
+    let big_record = producer::frame(&big_message);
+    stream.extend(&big_record);
+    stream.extend(producer::frame(&producer::encode(&sample[2], Style::Go)));
+    let file = path_in(&dir, "big.heka");
+    std::fs::write(&file, &stream).unwrap();
+
+    let out = heka_cat(&[
+        "-format=count",
+        "-max-message-size=4096",
+        file.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    let expected = format!(
+        "Corruption detected at offset: {big_at} bytes: {} (message of {} bytes exceeds the maximum message size of 4096 bytes)",
+        big_record.len(),
+        big_message.len()
+    );
+    assert!(stderr.lines().any(|l| l == expected), "{stderr}");
+    assert_eq!(text(&out.stdout).trim(), "2");
+    // With the default limit (4 MiB) the same file reads whole.
+    let out = heka_cat(&["-format=count", file.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout).trim(), "3");
+}
