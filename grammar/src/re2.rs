@@ -91,15 +91,12 @@ pub fn translate(pattern: &str) -> String {
                 out.push(']');
                 in_class = false;
             }
+            // A single `-` is a range in both dialects; the second of `--`
+            // (set difference in Rust) is escaped so Go's range stays a range.
+            '-' if in_class && !out.ends_with('-') => out.push('-'),
             '[' | '&' | '~' | '-' if in_class => {
-                // A `-` between two characters is a range in both dialects;
-                // only a doubled `--` (set difference in Rust) needs escaping.
-                if c == '-' && chars.peek() != Some(&'-') && !out.ends_with('-') {
-                    out.push('-');
-                } else {
-                    out.push('\\');
-                    out.push(c);
-                }
+                out.push('\\');
+                out.push(c);
             }
             c => out.push(c),
         }
@@ -204,6 +201,10 @@ mod tests {
         assert_eq!(translate("[[:alpha:]-]"), r"[[:alpha:]-]");
         assert_eq!(translate("[a-z]"), "[a-z]");
         assert_eq!(translate("[~~]"), r"[\~\~]");
+        // Go reads `+--` as the range '+' to '-': only the second dash,
+        // which Rust would take for set difference, is escaped.
+        assert_eq!(translate("[+--]"), r"[+-\-]");
+        assert_eq!(translate(r"[\--]"), r"[\-\-]");
     }
 
     #[test]

@@ -182,6 +182,10 @@ fn regexes_use_go_ascii_classes() {
         ],
         false,
     );
+    // `[+--]` is Go's range from '+' to '-', which holds ','.
+    let mut comma = Message::new([0; 16], 0);
+    comma.payload = Some(Bytes::from_static(b","));
+    assert_all(&comma, &["Payload =~ /[+--]/"], true);
     // Inline flags and POSIX classes work as in RE2.
     assert_all(
         &msg,
