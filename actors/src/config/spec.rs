@@ -1,0 +1,238 @@
+//! The loaded configuration as the runtime sees it: `[hekad]` globals and one
+//! [`PluginSpec`] per plugin table, with Heka's common keys already split from
+//! the plugin's own options. Loading and validation live in the sibling
+//! modules; this file only holds the shapes every other part of the crate uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Heka's `[hekad]` section (HEKA-SPEC §3.2), with Heka's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Globals {
+    /// Worker threads (actix arbiters) the pipeline spreads its runners over.
+    pub maxprocs: usize,
+    /// Packs in each of the two pools (input and inject).
+    pub poolsize: usize,
+    /// Capacity of every runner mailbox, in batches.
+    pub plugin_chansize: usize,
+    /// How many times a message chain may be re-injected (0 is treated as 1).
+    pub max_message_loops: u32,
+    /// Injections allowed per `process_message` call.
+    pub max_process_inject: u32,
+    /// Injections allowed per `timer_event` call.
+    pub max_timer_inject: u32,
+    /// Slow-sandbox threshold in nanoseconds.
+    pub max_process_duration: u64,
+    /// Idle time after which a pack counts as leaked in diagnostics.
+    pub max_pack_idle: Duration,
+    /// Writable state directory.
+    pub base_dir: PathBuf,
+    /// Read-only resources directory.
+    pub share_dir: PathBuf,
+    /// 1-in-N sampling for timing statistics.
+    pub sample_denominator: u32,
+    /// Where to write the pid, if anywhere.
+    pub pid_file: Option<PathBuf>,
+    /// Hostname stamped on generated messages.
+    pub hostname: String,
+    /// Largest message accepted or written, in bytes.
+    pub max_message_size: u32,
+    /// Go `log` prefix flags for hekad's own log lines.
+    pub log_flags: i64,
+    /// Start-time waits for a full buffered queue.
+    pub full_buffer_max_retries: u32,
+}
+
+impl Default for Globals {
+    fn default() -> Self {
+        Globals {
+            maxprocs: 1,
+            poolsize: 100,
+            plugin_chansize: 30,
+            max_message_loops: 4,
+            max_process_inject: 1,
+            max_timer_inject: 10,
+            max_process_duration: 100_000,
+            max_pack_idle: Duration::from_secs(120),
+            base_dir: PathBuf::from("/var/cache/hekad"),
+            share_dir: PathBuf::from("/usr/share/heka"),
+            sample_denominator: 1000,
+            pid_file: None,
+            hostname: String::new(),
+            max_message_size: heka_proto::framing::DEFAULT_MAX_MESSAGE_SIZE as u32,
+            log_flags: 3,
+            full_buffer_max_retries: 10,
+        }
+    }
+}
+
+/// The six plugin kinds, derived from the type name's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    /// `…Input`
+    Input,
+    /// `…Splitter`
+    Splitter,
+    /// `…Decoder`
+    Decoder,
+    /// `…Filter`
+    Filter,
+    /// `…Encoder`
+    Encoder,
+    /// `…Output`
+    Output,
+}
+
+impl Category {
+    /// The category of a plugin type name, from its suffix as Heka derives it.
+    pub fn of_type(type_name: &str) -> Option<Category> {
+        [
+            ("Input", Category::Input),
+            ("Splitter", Category::Splitter),
+            ("Decoder", Category::Decoder),
+            ("Filter", Category::Filter),
+            ("Encoder", Category::Encoder),
+            ("Output", Category::Output),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| type_name.ends_with(suffix))
+        .map(|(_, c)| c)
+    }
+
+    /// The plural name used in reports (`inputs`, `decoders`, …).
+    pub fn report_name(self) -> &'static str {
+        match self {
+            Category::Input => "inputs",
+            Category::Splitter => "splitters",
+            Category::Decoder => "decoders",
+            Category::Filter => "filters",
+            Category::Encoder => "encoders",
+            Category::Output => "outputs",
+        }
+    }
+}
+
+/// A plugin's `[<name>.retries]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// First back-off delay.
+    pub delay: Duration,
+    /// Cap on the doubling delay.
+    pub max_delay: Duration,
+    /// Uniform random 0..max_jitter added to every wait.
+    pub max_jitter: Duration,
+    /// -1 forever, 0 never restart, N attempts.
+    pub max_retries: i64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            max_jitter: Duration::from_millis(500),
+            max_retries: -1,
+        }
+    }
+}
+
+/// Heka's common keys (HEKA-SPEC §3.3), consumed by the runtime and never
+/// seen by the plugin. `None` means "not set": the runtime or the plugin type
+/// supplies the default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommonKeys {
+    /// Inputs: decoder section name.
+    pub decoder: Option<String>,
+    /// Inputs: splitter section name.
+    pub splitter: Option<String>,
+    /// Inputs: decode inline (always true here; accepted for compatibility).
+    pub synchronous_decode: Option<bool>,
+    /// Inputs: route packs that failed to decode, tagged.
+    pub send_decode_failures: Option<bool>,
+    /// Inputs: log packs that failed to decode.
+    pub log_decode_failures: Option<bool>,
+    /// All runners: whether the plugin may exit without stopping hekad.
+    pub can_exit: Option<bool>,
+    /// Seconds between timer events (0 = none).
+    pub ticker_interval: Option<u64>,
+    /// The restart policy.
+    pub retries: Retries,
+    /// Filters and outputs: the message matcher expression.
+    pub message_matcher: Option<String>,
+    /// Filters and outputs: only packs signed by this signer match.
+    pub message_signer: Option<String>,
+    /// Outputs: encoder section name.
+    pub encoder: Option<String>,
+    /// Outputs: wrap encoder output in Heka framing.
+    pub use_framing: Option<bool>,
+    /// Filters and outputs: disk buffering (accepted; see the README).
+    pub use_buffering: Option<bool>,
+    /// Splitters: deliver over-long records truncated instead of dropping them.
+    pub keep_truncated: Option<bool>,
+    /// Splitters: the record is a protobuf message rather than a payload.
+    pub use_message_bytes: Option<bool>,
+    /// Splitters: initial read buffer size.
+    pub min_buffer_size: Option<usize>,
+    /// Splitters: deliver a trailing partial record at end of stream.
+    pub deliver_incomplete_final: Option<bool>,
+}
+
+/// Where a table was defined, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The file the table came from (empty for built-in defaults and code).
+    pub file: PathBuf,
+    /// 1-based line of the table header (0 when unknown).
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file.as_os_str().is_empty() {
+            f.write_str("<built-in>")
+        } else {
+            write!(f, "{}:{}", self.file.display(), self.line)
+        }
+    }
+}
+
+/// One plugin table: `[name]` with its `type`, the common keys and the
+/// plugin's own options (still TOML, deserialised by the plugin's factory
+/// with unknown keys rejected).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// The table name, which is the instance name.
+    pub name: String,
+    /// The `type` key, or the table name when absent.
+    pub type_name: String,
+    /// Derived from the type's suffix.
+    pub category: Category,
+    /// Heka's common keys.
+    pub common: CommonKeys,
+    /// The plugin's own keys (common keys removed), including sub-tables
+    /// such as `[name.signer.x_0]` or `[name.config]`.
+    pub options: toml::Table,
+    /// Where the table header is.
+    pub location: Location,
+    /// Line of each top-level key of `options`, for error messages.
+    pub key_lines: std::collections::BTreeMap<String, usize>,
+    /// True for Heka's automatic default instances (`ProtobufDecoder`, …).
+    pub default_instance: bool,
+}
+
+impl PluginSpec {
+    /// A spec built in code (no file): `type_name` defaults the category.
+    /// Returns `None` when the type name has no known category suffix.
+    pub fn new(name: &str, type_name: &str) -> Option<PluginSpec> {
+        Some(PluginSpec {
+            name: name.to_owned(),
+            type_name: type_name.to_owned(),
+            category: Category::of_type(type_name)?,
+            common: CommonKeys::default(),
+            options: toml::Table::new(),
+            location: Location::default(),
+            key_lines: Default::default(),
+            default_instance: false,
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! heka-actors integration tests.
