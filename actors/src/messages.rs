@@ -1,0 +1,75 @@
+//! Every actix message the runtime exchanges, in one place. Data moves in
+//! batches (`Route`, `Deliver`) so one actor hop carries many packs.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use heka_grammar::Matcher;
+
+use crate::pack::PackRef;
+use crate::stats::RunnerStats;
+
+/// Packs for the router to match and forward. The reply comes once the
+/// router has handed every pack on (or parked on a full destination), so a
+/// sender that awaits it never has more than one batch outstanding.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route(pub Vec<PackRef>);
+
+/// Matched packs for one filter or output runner.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Vec<PackRef>);
+
+/// Adds (or replaces, by name) a router destination.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// Runner name.
+    pub name: Arc<str>,
+    /// Its compiled `message_matcher`.
+    pub matcher: Arc<Matcher>,
+    /// Its `message_signer`: only packs from this signer match.
+    pub signer: Option<Bytes>,
+    /// Where matched packs go.
+    pub recipient: Recipient<Deliver>,
+    /// The runner's statistics (the router counts matches and queue depth).
+    pub stats: Arc<RunnerStats>,
+}
+
+/// Removes a router destination; packs already handed over stay queued.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub Arc<str>);
+
+/// Asks a runner to finish what it holds and stop taking work: inputs stop
+/// reading, filters and outputs process their queue first (mailboxes are
+/// FIFO) and flush. The reply means "everything before me is done".
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// Stops a drained actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// SIGHUP: outputs reopen their files.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reopen;
+
+/// A runner gave up on its plugin (retries exhausted or the plugin exited).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PluginExited {
+    /// Runner name.
+    pub name: Arc<str>,
+    /// Plugin type.
+    pub type_name: Arc<str>,
+    /// Whether the plugin may exit without stopping hekad.
+    pub can_exit: bool,
+    /// Why it stopped.
+    pub error: String,
+}

@@ -1,0 +1,373 @@
+//! InputRunner: the actor that owns one input. It runs the input's future on
+//! its arbiter; the input reads bytes into [`StreamSink`]s, which split,
+//! decode, take packs from the input pool and route them, awaiting the
+//! router's reply before taking more. A full pool or a busy router therefore
+//! stops the input reading, and TCP pushes back on the sender.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use heka_proto::MessageView;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
+
+use crate::config::PluginSpec;
+use crate::messages::{Drain, PluginExited, Route, Stop};
+use crate::pack::{Pack, PackRef};
+use crate::plugin::{BuildError, Input, PluginError};
+pub use crate::runner::stream::StreamDefaults;
+use crate::runner::stream::{Settings, Stream};
+use crate::runner::{Env, Identity, RestartPolicy, panic_error};
+use crate::stats::RunnerStats;
+
+/// What an input can do: open record streams, deliver messages, and learn
+/// when to stop. Cheap to clone (per-connection tasks each hold one).
+#[derive(Clone)]
+pub struct InputCx {
+    inner: Rc<Shared>,
+}
+
+struct Shared {
+    env: Env,
+    spec: PluginSpec,
+    stats: Arc<RunnerStats>,
+    settings: Arc<Settings>,
+    splitter: String,
+    decoder: Option<String>,
+    stop: watch::Receiver<bool>,
+}
+
+impl InputCx {
+    /// The input's instance name.
+    pub fn name(&self) -> &str {
+        &self.inner.spec.name
+    }
+
+    /// The input's spec (for inputs that read extra common keys).
+    pub fn spec(&self) -> &PluginSpec {
+        &self.inner.spec
+    }
+
+    /// `[hekad] max_message_size`.
+    pub fn max_message_size(&self) -> usize {
+        self.inner.env.globals.max_message_size as usize
+    }
+
+    /// True once a stop was requested.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stop.borrow()
+    }
+
+    /// Resolves when the input is told to stop.
+    pub async fn stopped(&self) {
+        let mut rx = self.inner.stop.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// A new record stream with its own splitter and decoder instances
+    /// (Heka builds one per connection or file).
+    pub fn stream(&self, defaults: StreamDefaults) -> Result<StreamSink, BuildError> {
+        let env = &self.inner.env;
+        let template = |name: &str| {
+            env.spec(name).ok_or_else(|| {
+                BuildError::invalid(&self.inner.spec, format!("no section named `{name}`"))
+            })
+        };
+        let splitter_spec = template(&self.inner.splitter)?;
+        let splitter = env.catalogue.splitter(splitter_spec, &env.globals)?;
+        let decoder = match &self.inner.decoder {
+            Some(name) => Some(env.catalogue.decoder(template(name)?, &env.globals)?),
+            None => None,
+        };
+        let min_buffer = splitter_spec.common.min_buffer_size.unwrap_or(8 * 1024);
+        let stream = Stream::new(
+            splitter,
+            decoder,
+            Arc::clone(&self.inner.settings),
+            defaults,
+            Arc::clone(&self.inner.stats),
+            min_buffer,
+        );
+        Ok(StreamSink {
+            cx: self.clone(),
+            stream,
+            out: Vec::new(),
+        })
+    }
+
+    /// Routes whole messages made by the input itself.
+    pub async fn deliver(&self, messages: Vec<MessageView>) -> Result<(), PluginError> {
+        let items = messages.into_iter().map(|m| (m, None)).collect();
+        self.route(items).await
+    }
+
+    /// Takes packs from the input pool (waiting while it is empty) and hands
+    /// them to the router, awaiting its reply: the back-pressure point.
+    async fn route(&self, mut items: Vec<(MessageView, Option<Bytes>)>) -> Result<(), PluginError> {
+        let env = &self.inner.env;
+        // Never ask for more than a quarter of the pool at once, so several
+        // streams can make progress and a batch can always be satisfied.
+        let chunk = (env.input_pool.size() / 4).max(1);
+        while !items.is_empty() {
+            let take = items.len().min(chunk);
+            let permits = env.input_pool.acquire(take).await;
+            let packs: Vec<PackRef> = items
+                .drain(..take)
+                .zip(permits)
+                .map(|((view, signer), permit)| Arc::new(Pack::pooled(view, signer, 0, permit)))
+                .collect();
+            let n = packs.len() as u64;
+            env.router
+                .send(Route(packs))
+                .await
+                .map_err(|_| PluginError::fatal("the router is gone"))?;
+            RunnerStats::add(&self.inner.stats.injected, n);
+        }
+        Ok(())
+    }
+}
+
+/// One stream of bytes being cut into records and routed.
+pub struct StreamSink {
+    cx: InputCx,
+    stream: Stream,
+    out: Vec<(MessageView, Option<Bytes>)>,
+}
+
+impl StreamSink {
+    /// The read buffer: append bytes, then call [`StreamSink::flush`].
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.stream.buf
+    }
+
+    /// Splits, decodes and routes every whole record in the buffer; with
+    /// `eof`, also the trailing partial record per `deliver_incomplete_final`.
+    pub async fn flush(&mut self, eof: bool) -> Result<(), PluginError> {
+        self.stream.process(eof, &mut self.out)?;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(&mut self.out);
+        self.cx.route(items).await
+    }
+
+    /// Reads `reader` to its end (or until a stop is requested), routing
+    /// records as they complete. Records whose bytes arrived before the stop
+    /// are routed; a partial record at the stop is not (it was not accepted).
+    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, mut reader: R) -> io::Result<()> {
+        let cx = self.cx.clone();
+        loop {
+            let buf = &mut self.stream.buf;
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(buf.len().max(64 * 1024));
+            }
+            let n = tokio::select! {
+                biased;
+                _ = cx.stopped() => return self.flush(false).await.map_err(io::Error::other),
+                n = reader.read_buf(buf) => n?,
+            };
+            self.flush(n == 0).await.map_err(io::Error::other)?;
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The actor running one input.
+pub struct InputRunner {
+    id: Identity,
+    env: Env,
+    spec: PluginSpec,
+    plugin: Option<Box<dyn Input>>,
+    settings: Arc<Settings>,
+    stop: watch::Sender<bool>,
+    policy: RestartPolicy,
+    finished: Rc<Cell<bool>>,
+}
+
+impl InputRunner {
+    /// A runner for an already built input.
+    pub fn new(
+        env: Env,
+        spec: PluginSpec,
+        plugin: Box<dyn Input>,
+        stats: Arc<RunnerStats>,
+    ) -> Self {
+        let max_message = env.globals.max_message_size as usize;
+        let settings = Arc::new(Settings {
+            input: spec.name.as_str().into(),
+            hostname: env.globals.hostname.as_str().into(),
+            pid: env.pid,
+            max_record: heka_proto::framing::max_record_size(max_message),
+            keep_truncated: false,
+            deliver_incomplete_final: false,
+            send_decode_failures: spec.common.send_decode_failures.unwrap_or(false),
+            log_decode_failures: spec.common.log_decode_failures.unwrap_or(true),
+        });
+        InputRunner {
+            id: Identity {
+                name: spec.name.as_str().into(),
+                type_name: spec.type_name.as_str().into(),
+                stats,
+            },
+            policy: RestartPolicy::new(spec.common.retries),
+            settings,
+            env,
+            spec,
+            plugin: Some(plugin),
+            stop: watch::channel(false).0,
+            finished: Rc::new(Cell::new(false)),
+        }
+    }
+
+    fn cx(&self) -> InputCx {
+        let plugin = self.plugin.as_ref();
+        let splitter = self.spec.common.splitter.clone().unwrap_or_else(|| {
+            plugin
+                .map_or("NullSplitter", |p| p.default_splitter())
+                .to_owned()
+        });
+        let decoder = self
+            .spec
+            .common
+            .decoder
+            .clone()
+            .or_else(|| plugin.and_then(|p| p.default_decoder()).map(str::to_owned));
+        let mut settings = Settings::clone(&self.settings);
+        if let Some(split) = self.env.spec(&splitter) {
+            settings.keep_truncated = split.common.keep_truncated.unwrap_or(false);
+            settings.deliver_incomplete_final =
+                split.common.deliver_incomplete_final.unwrap_or(false);
+        }
+        InputCx {
+            inner: Rc::new(Shared {
+                env: self.env.clone(),
+                spec: self.spec.clone(),
+                stats: Arc::clone(&self.id.stats),
+                settings: Arc::new(settings),
+                splitter,
+                decoder,
+                stop: self.stop.subscribe(),
+            }),
+        }
+    }
+
+    fn launch(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut plugin) = self.plugin.take() else {
+            return;
+        };
+        let cx = self.cx();
+        self.finished.set(false);
+        let run = async move {
+            let result = std::panic::AssertUnwindSafe(plugin.run(cx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panic_error(panic)));
+            (plugin, result)
+        };
+        ctx.spawn(
+            run.into_actor(self)
+                .map(|(plugin, result), act, ctx| act.ended(plugin, result, ctx)),
+        );
+    }
+
+    fn ended(
+        &mut self,
+        plugin: Box<dyn Input>,
+        result: Result<(), PluginError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if *self.stop.borrow() {
+            self.finished.set(true);
+            return;
+        }
+        let error = match result {
+            Ok(()) => "Run exited.".to_owned(),
+            Err(err) => err.to_string(),
+        };
+        drop(plugin);
+        RunnerStats::add(&self.id.stats.errors, 1);
+        let Some(delay) = self.policy.next_delay() else {
+            self.finished.set(true);
+            let can_exit = self.spec.common.can_exit.unwrap_or(false);
+            tracing::error!(plugin = %self.id.name, error = %error, "Input stopped: retries exhausted.");
+            let _ = self.env.exits.try_send(PluginExited {
+                name: Arc::clone(&self.id.name),
+                type_name: Arc::clone(&self.id.type_name),
+                can_exit,
+                error,
+            });
+            return;
+        };
+        RunnerStats::add(&self.id.stats.restarts, 1);
+        tracing::error!(plugin = %self.id.name, error = %error, delay_ms = delay.as_millis() as u64, "Input failed; restarting.");
+        ctx.run_later(delay, |act, ctx| {
+            match act.env.catalogue.input(&act.spec, &act.env.globals) {
+                Ok(plugin) => {
+                    act.plugin = Some(plugin);
+                    act.launch(ctx);
+                }
+                Err(err) => act.ended(
+                    Box::new(Gone),
+                    Err(PluginError::fatal(err.to_string())),
+                    ctx,
+                ),
+            }
+        });
+    }
+}
+
+/// Stands in for an input whose rebuild failed, so the restart path is one.
+struct Gone;
+
+impl Input for Gone {
+    fn run<'a>(
+        &'a mut self,
+        _cx: InputCx,
+    ) -> crate::plugin::LocalBoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async { Err(PluginError::fatal("rebuild failed")) })
+    }
+}
+
+impl Actor for InputRunner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.launch(ctx);
+    }
+}
+
+impl Handler<Drain> for InputRunner {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        let _ = self.stop.send(true);
+        if self.plugin.is_some() {
+            // Not running (waiting for a restart): nothing in flight.
+            self.finished.set(true);
+        }
+        let finished = Rc::clone(&self.finished);
+        Box::pin(
+            async move {
+                while !finished.get() {
+                    actix::clock::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<Stop> for InputRunner {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,319 @@
+//! OutputRunner: the actor that owns one output and its encoder. Each
+//! `Deliver` batch is encoded (and framed when `use_framing`) into one
+//! buffer, then written with the mailbox paused, so writes are serialised
+//! and a slow output holds back the router instead of queueing without
+//! bound. A failed write is retried or the output is rebuilt per `retries`;
+//! the batch is only released once written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+
+use crate::config::PluginSpec;
+use crate::messages::{Deliver, Drain, PluginExited, Reopen, Stop, Unsubscribe};
+use crate::pack::{EncodedBatch, PackRef};
+use crate::plugin::{BuildError, Encoder, Output, PluginError};
+use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error};
+use crate::stats::RunnerStats;
+
+/// The actor running one output.
+pub struct OutputRunner {
+    id: Identity,
+    env: Env,
+    spec: PluginSpec,
+    output: Option<Box<dyn Output>>,
+    encoder: Option<Box<dyn Encoder>>,
+    use_framing: bool,
+    scratch: Vec<u8>,
+    spare: Option<EncodedBatch>,
+    policy: RestartPolicy,
+    exited: bool,
+}
+
+/// Builds the encoder an output's spec names and decides `use_framing`.
+pub fn build_encoder(
+    env: &Env,
+    spec: &PluginSpec,
+    output: &dyn Output,
+) -> Result<(Option<Box<dyn Encoder>>, bool), BuildError> {
+    let encoder = match &spec.common.encoder {
+        Some(name) => {
+            let template = env.spec(name).ok_or_else(|| {
+                BuildError::invalid(spec, format!("encoder `{name}` is not defined"))
+            })?;
+            Some(env.catalogue.encoder(template, &env.globals)?)
+        }
+        None if output.needs_encoder() => {
+            return Err(BuildError::invalid(
+                spec,
+                "this output requires an `encoder`",
+            ));
+        }
+        None => None,
+    };
+    let framing_default =
+        output.frames_protobuf_by_default() && encoder.as_ref().is_some_and(|e| e.is_protobuf());
+    Ok((encoder, spec.common.use_framing.unwrap_or(framing_default)))
+}
+
+impl OutputRunner {
+    /// A runner for an already built output and encoder.
+    pub fn new(
+        env: Env,
+        spec: PluginSpec,
+        output: Box<dyn Output>,
+        encoder: Option<Box<dyn Encoder>>,
+        use_framing: bool,
+        stats: Arc<RunnerStats>,
+    ) -> Self {
+        OutputRunner {
+            id: Identity {
+                name: spec.name.as_str().into(),
+                type_name: spec.type_name.as_str().into(),
+                stats,
+            },
+            policy: RestartPolicy::new(spec.common.retries),
+            env,
+            spec,
+            output: Some(output),
+            encoder,
+            use_framing,
+            scratch: Vec::new(),
+            spare: None,
+            exited: false,
+        }
+    }
+
+    fn encode(&mut self, packs: Vec<PackRef>) -> EncodedBatch {
+        let mut batch = self.spare.take().unwrap_or_default();
+        batch.clear();
+        let max = self.env.globals.max_message_size as usize;
+        for pack in packs {
+            let start = batch.data.len();
+            let result = match self.encoder.as_mut() {
+                None => Ok(()),
+                Some(encoder) if self.use_framing => {
+                    self.scratch.clear();
+                    let scratch = &mut self.scratch;
+                    guarded(|| encoder.encode(&pack, scratch)).and_then(|()| {
+                        if self.scratch.is_empty() {
+                            return Ok(());
+                        }
+                        heka_proto::framing::encode_frame(&self.scratch, None, max, &mut batch.data)
+                            .map_err(|e| PluginError::message(e.to_string()))
+                    })
+                }
+                Some(encoder) => {
+                    let data = &mut batch.data;
+                    guarded(|| encoder.encode(&pack, data))
+                }
+            };
+            match result {
+                Ok(()) if self.encoder.is_some() && batch.data.len() == start => {
+                    // The encoder chose to skip this message.
+                    RunnerStats::add(&self.id.stats.processed, 1);
+                }
+                Ok(()) => {
+                    batch.ends.push(batch.data.len());
+                    batch.packs.push(pack);
+                }
+                Err(err) => {
+                    batch.data.truncate(start);
+                    RunnerStats::add(&self.id.stats.errors, 1);
+                    RunnerStats::add(&self.id.stats.dropped, 1);
+                    tracing::warn!(plugin = %self.id.name, error = %err, "Encoding failed; message dropped.");
+                }
+            }
+        }
+        batch
+    }
+
+    /// Writes `batch` with the mailbox paused; retries, restarts and gives
+    /// up per the plugin's answers and its `retries` table.
+    fn write(&mut self, batch: EncodedBatch, ctx: &mut Context<Self>) {
+        let Some(mut output) = self.output.take() else {
+            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
+            return;
+        };
+        let started = std::time::Instant::now();
+        let fut = async move {
+            let mut backoff = Duration::from_millis(10);
+            let result = loop {
+                let attempt = std::panic::AssertUnwindSafe(output.write(&batch))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(panic_error(panic)));
+                match attempt {
+                    Err(PluginError::Retry(text)) => {
+                        tracing::debug!(error = %text, "Output asked to retry.");
+                        actix::clock::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                    other => break other,
+                }
+            };
+            (output, batch, result)
+        };
+        ctx.wait(fut.into_actor(self).map(move |(output, batch, result), act, ctx| {
+            let n = batch.len() as u64;
+            match result {
+                Ok(()) => {
+                    act.output = Some(output);
+                    RunnerStats::add(&act.id.stats.processed, n);
+                    act.id.stats.time(started, n);
+                    act.policy.reset();
+                    act.recycle(batch);
+                }
+                Err(PluginError::Message(text)) => {
+                    act.output = Some(output);
+                    RunnerStats::add(&act.id.stats.errors, 1);
+                    RunnerStats::add(&act.id.stats.dropped, n);
+                    tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output dropped a batch.");
+                    act.recycle(batch);
+                }
+                Err(err) => {
+                    drop(output);
+                    act.restart(err.to_string(), batch, ctx);
+                }
+            }
+        }));
+    }
+
+    fn recycle(&mut self, mut batch: EncodedBatch) {
+        batch.clear();
+        self.spare = Some(batch);
+    }
+
+    fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
+        RunnerStats::add(&self.id.stats.errors, 1);
+        let Some(delay) = self.policy.next_delay() else {
+            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
+            self.give_up(error);
+            return;
+        };
+        RunnerStats::add(&self.id.stats.restarts, 1);
+        tracing::error!(plugin = %self.id.name, error = %error, delay_ms = delay.as_millis() as u64, "Output failed; restarting.");
+        ctx.wait(
+            actix::clock::sleep(delay)
+                .into_actor(self)
+                .map(move |_, act, ctx| {
+                    match act.env.catalogue.output(&act.spec, &act.env.globals) {
+                        Ok(output) => {
+                            act.output = Some(output);
+                            // The same bytes go to the rebuilt output: nothing the
+                            // router handed over is lost by a restart.
+                            act.write(batch, ctx);
+                        }
+                        Err(err) => act.restart(err.to_string(), batch, ctx),
+                    }
+                }),
+        );
+    }
+
+    fn give_up(&mut self, error: String) {
+        self.exited = true;
+        let can_exit = self.spec.common.can_exit.unwrap_or(false);
+        tracing::error!(plugin = %self.id.name, error = %error, "Output stopped: retries exhausted.");
+        if can_exit {
+            let _ = self
+                .env
+                .unsubscribe
+                .try_send(Unsubscribe(Arc::clone(&self.id.name)));
+        }
+        let _ = self.env.exits.try_send(PluginExited {
+            name: Arc::clone(&self.id.name),
+            type_name: Arc::clone(&self.id.type_name),
+            can_exit,
+            error,
+        });
+    }
+
+    fn call<F>(&mut self, what: &'static str, f: F) -> ResponseActFuture<Self, ()>
+    where
+        F: for<'a> FnOnce(
+                &'a mut Box<dyn Output>,
+            )
+                -> crate::plugin::LocalBoxFuture<'a, Result<(), PluginError>>
+            + 'static,
+    {
+        let Some(mut output) = self.output.take() else {
+            return Box::pin(fut::ready(()));
+        };
+        let fut = async move {
+            let result = std::panic::AssertUnwindSafe(f(&mut output))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panic_error(panic)));
+            (output, result)
+        };
+        Box::pin(fut.into_actor(self).map(move |(output, result), act, _| {
+            act.output = Some(output);
+            if let Err(err) = result {
+                RunnerStats::add(&act.id.stats.errors, 1);
+                tracing::error!(plugin = %act.id.name, error = %err, "Output {what} failed.");
+            }
+        }))
+    }
+}
+
+impl Actor for OutputRunner {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(every) = self.output.as_ref().and_then(|o| o.flush_interval()) {
+            ctx.run_interval(every, |act, ctx| {
+                let flush = act.call("flush", |o| o.flush());
+                ctx.wait(flush);
+            });
+        }
+    }
+}
+
+impl Handler<Deliver> for OutputRunner {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        let stats = &self.id.stats;
+        stats
+            .queued
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        RunnerStats::add(&stats.received, msg.0.len() as u64);
+        if self.exited {
+            RunnerStats::add(&stats.dropped, msg.0.len() as u64);
+            return;
+        }
+        let batch = self.encode(msg.0);
+        if !batch.is_empty() {
+            self.write(batch, ctx);
+        }
+    }
+}
+
+impl Handler<Reopen> for OutputRunner {
+    type Result = ();
+
+    fn handle(&mut self, _: Reopen, ctx: &mut Context<Self>) {
+        let reopen = self.call("reopen", |o| o.reopen());
+        ctx.wait(reopen);
+    }
+}
+
+impl Handler<Drain> for OutputRunner {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        // Everything delivered before this message was written (FIFO
+        // mailbox, writes pause it); the reply waits for the final flush.
+        AtomicResponse::new(self.call("shutdown", |o| o.shutdown()))
+    }
+}
+
+impl Handler<Stop> for OutputRunner {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,217 @@
+//! One input stream's record pipeline: read buffer → splitter → (text records
+//! become messages) → decoder. Runs inline in the input's task; the caller
+//! routes what comes out. Bounded: a record never grows past the maximum
+//! record size (Heka's MAX_RECORD_SIZE), and every drop is counted.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use heka_proto::{Field, Message, MessageView};
+
+use crate::plugin::{Decoder, Incoming, PluginError, SplitEvent, Splitter, message_defaults};
+use crate::runner::guarded;
+use crate::stats::RunnerStats;
+
+/// Header fields stamped on messages made from text records.
+#[derive(Debug, Clone, Default)]
+pub struct StreamDefaults {
+    /// Hostname (TcpInput uses the remote address); hekad's hostname if unset.
+    pub hostname: Option<String>,
+    /// Message type (TcpInput uses its name); none if unset.
+    pub msg_type: Option<String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub input: Arc<str>,
+    pub hostname: Arc<str>,
+    pub pid: i32,
+    pub max_record: usize,
+    pub keep_truncated: bool,
+    pub deliver_incomplete_final: bool,
+    pub send_decode_failures: bool,
+    pub log_decode_failures: bool,
+}
+
+pub(crate) struct Stream {
+    splitter: Box<dyn Splitter>,
+    decoder: Option<Box<dyn Decoder>>,
+    settings: Arc<Settings>,
+    defaults: StreamDefaults,
+    stats: Arc<RunnerStats>,
+    pub buf: BytesMut,
+    decoded: Vec<MessageView>,
+    failed: Option<MessageView>,
+}
+
+impl Stream {
+    pub fn new(
+        splitter: Box<dyn Splitter>,
+        decoder: Option<Box<dyn Decoder>>,
+        settings: Arc<Settings>,
+        defaults: StreamDefaults,
+        stats: Arc<RunnerStats>,
+        min_buffer: usize,
+    ) -> Stream {
+        Stream {
+            splitter,
+            decoder,
+            settings,
+            defaults,
+            stats,
+            buf: BytesMut::with_capacity(min_buffer),
+            decoded: Vec::new(),
+            failed: None,
+        }
+    }
+
+    /// Splits and decodes everything whole in the buffer, appending
+    /// `(message, signer)` to `out`. A decoder's `Fatal` error is returned
+    /// (the input restarts); other failures are counted and dropped.
+    pub fn process(
+        &mut self,
+        eof: bool,
+        out: &mut Vec<(MessageView, Option<Bytes>)>,
+    ) -> Result<(), PluginError> {
+        loop {
+            let event = match self.splitter.split(&mut self.buf, eof) {
+                Some(event) => event,
+                None => match self.overflow(eof) {
+                    Some(event) => event,
+                    None => return Ok(()),
+                },
+            };
+            match event {
+                SplitEvent::Record { data, signer } => {
+                    RunnerStats::add(&self.stats.received, 1);
+                    self.record(data, signer, out)?;
+                }
+                SplitEvent::Dropped { len, reason } => {
+                    RunnerStats::add(&self.stats.dropped, 1);
+                    tracing::warn!(plugin = %self.settings.input, bytes = len, reason = %reason, "Input dropped data.");
+                }
+            }
+        }
+    }
+
+    /// What to do when the splitter needs more data: a buffer at the record
+    /// size limit is cut (keep_truncated) or dropped; at end of stream a
+    /// partial record is delivered (deliver_incomplete_final) or dropped.
+    fn overflow(&mut self, eof: bool) -> Option<SplitEvent> {
+        let len = self.buf.len();
+        if len >= self.settings.max_record {
+            let cut = self.buf.split_to(self.settings.max_record).freeze();
+            if self.settings.keep_truncated {
+                return Some(SplitEvent::Record {
+                    data: cut,
+                    signer: None,
+                });
+            }
+            return Some(SplitEvent::Dropped {
+                len: cut.len(),
+                reason: format!(
+                    "record exceeds the maximum record size of {} bytes",
+                    self.settings.max_record
+                ),
+            });
+        }
+        if eof && len > 0 {
+            let rest = self.buf.split().freeze();
+            if self.settings.deliver_incomplete_final {
+                return Some(SplitEvent::Record {
+                    data: rest,
+                    signer: None,
+                });
+            }
+            return Some(SplitEvent::Dropped {
+                len,
+                reason: "incomplete final record at end of stream".to_owned(),
+            });
+        }
+        None
+    }
+
+    fn record(
+        &mut self,
+        data: Bytes,
+        signer: Option<Bytes>,
+        out: &mut Vec<(MessageView, Option<Bytes>)>,
+    ) -> Result<(), PluginError> {
+        let incoming = if self.splitter.message_bytes() {
+            Incoming::Bytes(data)
+        } else {
+            Incoming::Message(Box::new(self.text_message(data)))
+        };
+        let Some(decoder) = self.decoder.as_mut() else {
+            match incoming {
+                Incoming::Message(view) => out.push((*view, signer)),
+                Incoming::Bytes(raw) => match MessageView::decode(raw) {
+                    Ok(view) => out.push((view, signer)),
+                    Err(err) => self.decode_failed(None, &err.to_string()),
+                },
+            }
+            return Ok(());
+        };
+        let failed_text = match &incoming {
+            Incoming::Message(view) if self.settings.send_decode_failures => Some((**view).clone()),
+            _ => None,
+        };
+        let decoded = &mut self.decoded;
+        match guarded(|| decoder.decode(incoming, decoded)) {
+            Ok(()) => {
+                out.extend(self.decoded.drain(..).map(|view| (view, signer.clone())));
+                Ok(())
+            }
+            Err(PluginError::Fatal(text)) => Err(PluginError::Fatal(text)),
+            Err(err) => {
+                self.decoded.clear();
+                self.decode_failed(failed_text, &err.to_string());
+                if let Some(view) = self.tagged_failure() {
+                    out.push((view, signer));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn decode_failed(&mut self, failed: Option<MessageView>, error: &str) {
+        if self.settings.log_decode_failures {
+            tracing::warn!(plugin = %self.settings.input, error = %error, "Decode failed.");
+        }
+        match failed {
+            Some(view) => {
+                let mut msg = view.to_message();
+                let error: String = error.chars().take(500).collect();
+                msg.fields.push(Field::boolean("decode_failure", true));
+                msg.fields.push(Field::string("decode_error", error));
+                self.failed = MessageView::from_message(&msg).ok();
+            }
+            None => {
+                RunnerStats::add(&self.stats.dropped, 1);
+                RunnerStats::add(&self.stats.errors, 1);
+            }
+        }
+    }
+
+    fn tagged_failure(&mut self) -> Option<MessageView> {
+        self.failed.take()
+    }
+
+    /// A text record as Heka makes it: new uuid, now, logger = input name,
+    /// payload = the record, plus the stream's hostname and type.
+    fn text_message(&self, payload: Bytes) -> MessageView {
+        let hostname = self
+            .defaults
+            .hostname
+            .as_deref()
+            .unwrap_or(&self.settings.hostname);
+        let mut msg: Message = message_defaults(hostname, self.settings.pid);
+        msg.pid = None;
+        msg.logger = Some(Bytes::copy_from_slice(self.settings.input.as_bytes()));
+        msg.payload = Some(payload);
+        if let Some(t) = &self.defaults.msg_type {
+            msg.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));
+        }
+        MessageView::from_message(&msg).expect("a message built from valid parts encodes")
+    }
+}

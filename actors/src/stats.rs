@@ -1,0 +1,117 @@
+//! Per-runner statistics: plain atomics the runner bumps once per batch and
+//! the report reads at any time from any thread (the table is a DashMap).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use crate::config::Category;
+
+/// Counters of one runner (and, for inputs, of its splitters and decoders).
+#[derive(Debug, Default)]
+pub struct RunnerStats {
+    /// Records or packs the runner received.
+    pub received: AtomicU64,
+    /// Packs the router matched to this runner.
+    pub matched: AtomicU64,
+    /// Packs (or records) fully processed.
+    pub processed: AtomicU64,
+    /// Messages injected (filters) or routed (inputs).
+    pub injected: AtomicU64,
+    /// Packs or records dropped, each also logged.
+    pub dropped: AtomicU64,
+    /// Plugin errors reported.
+    pub errors: AtomicU64,
+    /// Batches queued in the mailbox right now.
+    pub queued: AtomicU64,
+    /// Mailbox capacity in batches.
+    pub capacity: AtomicU64,
+    /// Restarts so far.
+    pub restarts: AtomicU64,
+    /// Total nanoseconds spent in the plugin.
+    pub process_ns: AtomicU64,
+    /// Plugin calls timed.
+    pub process_calls: AtomicU64,
+}
+
+impl RunnerStats {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Average plugin time per call in ns (0 before the first call).
+    pub fn average_ns(&self) -> u64 {
+        let calls = Self::get(&self.process_calls);
+        Self::get(&self.process_ns).checked_div(calls).unwrap_or(0)
+    }
+
+    /// Records one timed plugin call.
+    pub fn time(&self, started: std::time::Instant, items: u64) {
+        Self::add(&self.process_ns, started.elapsed().as_nanos() as u64);
+        Self::add(&self.process_calls, items.max(1));
+    }
+}
+
+/// One row of a statistics snapshot.
+#[derive(Debug, Clone)]
+pub struct StatsRow {
+    /// The runner's category.
+    pub category: Category,
+    /// Its instance name.
+    pub name: Arc<str>,
+    /// Its plugin type.
+    pub type_name: Arc<str>,
+    /// Its counters.
+    pub stats: Arc<RunnerStats>,
+}
+
+/// Every runner's statistics by name, readable from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct StatsTable {
+    table: Arc<DashMap<Arc<str>, StatsRow>>,
+}
+
+impl StatsTable {
+    /// Registers (or returns the existing) statistics of a runner.
+    pub fn register(
+        &self,
+        name: &Arc<str>,
+        category: Category,
+        type_name: &Arc<str>,
+    ) -> Arc<RunnerStats> {
+        self.table
+            .entry(Arc::clone(name))
+            .or_insert_with(|| StatsRow {
+                category,
+                name: Arc::clone(name),
+                type_name: Arc::clone(type_name),
+                stats: Arc::default(),
+            })
+            .stats
+            .clone()
+    }
+
+    /// Forgets a runner (it exited).
+    pub fn remove(&self, name: &str) {
+        self.table.remove(name);
+    }
+
+    /// The statistics of one runner.
+    pub fn get(&self, name: &str) -> Option<Arc<RunnerStats>> {
+        self.table.get(name).map(|e| e.stats.clone())
+    }
+
+    /// A snapshot sorted by category, then name.
+    pub fn snapshot(&self) -> Vec<StatsRow> {
+        let mut rows: Vec<StatsRow> = self.table.iter().map(|e| e.value().clone()).collect();
+        rows.sort_by(|a, b| (a.category, &a.name).cmp(&(b.category, &b.name)));
+        rows
+    }
+}
