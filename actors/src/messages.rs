@@ -73,3 +73,9 @@ pub struct PluginExited {
     /// Why it stopped.
     pub error: String,
 }
+
+/// Asks the supervisor for an ordered shutdown with this exit code (the
+/// first request sets the code).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown(pub i32);

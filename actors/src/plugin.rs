@@ -146,6 +146,12 @@ pub trait Filter: Send {
         0
     }
 
+    /// The `message_matcher` used when the config sets none (CounterFilter
+    /// has one); without either, the config is rejected.
+    fn default_matcher(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Called once when the filter stops (shutdown or exit).
     fn shutdown(&mut self, cx: &mut FilterCx) {
         let _ = cx;
@@ -197,6 +203,11 @@ pub trait Output: Send + 'static {
         self.flush()
     }
 
+    /// The `message_matcher` used when the config sets none.
+    fn default_matcher(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether the output needs an encoder (LogOutput and FileOutput do).
     fn needs_encoder(&self) -> bool {
         true
@@ -212,6 +223,12 @@ pub trait Output: Send + 'static {
 /// Produces records or messages (Heka's Input). `run` returns when the input
 /// is told to stop ([`InputCx::stopped`]) or fails.
 pub trait Input: Send + 'static {
+    /// Acquires what the input needs before the pipeline starts (binds its
+    /// socket). Not called by `hekad --check`; an error here stops startup.
+    fn prepare(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     /// Runs until stopped. Returning `Ok` before a stop was requested counts
     /// as an exit ("Run exited.").
     fn run<'a>(&'a mut self, cx: InputCx) -> LocalBoxFuture<'a, Result<(), PluginError>>;

@@ -1,1 +1,4 @@
 //! heka-actors integration tests.
+
+mod pipeline;
+mod support;

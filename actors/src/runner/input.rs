@@ -259,10 +259,10 @@ impl InputRunner {
     }
 
     fn launch(&mut self, ctx: &mut Context<Self>) {
+        let cx = self.cx();
         let Some(mut plugin) = self.plugin.take() else {
             return;
         };
-        let cx = self.cx();
         self.finished.set(false);
         let run = async move {
             let result = std::panic::AssertUnwindSafe(plugin.run(cx))

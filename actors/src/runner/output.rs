@@ -11,7 +11,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::FutureExt;
 
-use crate::config::PluginSpec;
+use crate::catalogue::Catalogue;
+use crate::config::{Globals, PluginSpec};
 use crate::messages::{Deliver, Drain, PluginExited, Reopen, Stop, Unsubscribe};
 use crate::pack::{EncodedBatch, PackRef};
 use crate::plugin::{BuildError, Encoder, Output, PluginError};
@@ -34,16 +35,22 @@ pub struct OutputRunner {
 
 /// Builds the encoder an output's spec names and decides `use_framing`.
 pub fn build_encoder(
-    env: &Env,
+    catalogue: &Catalogue,
+    templates: &[PluginSpec],
+    globals: &Globals,
     spec: &PluginSpec,
     output: &dyn Output,
 ) -> Result<(Option<Box<dyn Encoder>>, bool), BuildError> {
     let encoder = match &spec.common.encoder {
         Some(name) => {
-            let template = env.spec(name).ok_or_else(|| {
-                BuildError::invalid(spec, format!("encoder `{name}` is not defined"))
-            })?;
-            Some(env.catalogue.encoder(template, &env.globals)?)
+            let template = templates
+                .iter()
+                .rev()
+                .find(|t| &t.name == name)
+                .ok_or_else(|| {
+                    BuildError::invalid(spec, format!("encoder `{name}` is not defined"))
+                })?;
+            Some(catalogue.encoder(template, globals)?)
         }
         None if output.needs_encoder() => {
             return Err(BuildError::invalid(

@@ -1,0 +1,283 @@
+//! The public handle: build a pipeline from specs (a loaded config or code),
+//! start it inside the caller's running actix `System`, inject messages,
+//! read reports, and stop it. hekad's binary is one user of this API; an
+//! application embedding Heka's actors is another.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use heka_proto::{Message, MessageView};
+use tokio::sync::watch;
+
+use crate::build::{Blueprint, BuiltOutput, build};
+use crate::catalogue::Catalogue;
+use crate::config::{Category, Globals, PluginSpec};
+use crate::messages::{Reopen, Route, Shutdown, Subscribe};
+use crate::pack::{Pack, PackPool};
+use crate::plugin::BuildError;
+use crate::report::Report;
+use crate::router::Router;
+use crate::runner::Env;
+use crate::runner::filter::FilterRunner;
+use crate::runner::input::InputRunner;
+use crate::runner::output::OutputRunner;
+use crate::stats::{RunnerStats, StatsTable};
+use crate::supervisor::PipelineSupervisor;
+
+/// Why an injection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InjectError {
+    /// The message does not encode.
+    #[error("invalid message: {0}")]
+    Invalid(String),
+    /// The pipeline has stopped.
+    #[error("the pipeline has stopped")]
+    Stopped,
+}
+
+/// A running pipeline.
+#[derive(Clone)]
+pub struct Pipeline {
+    supervisor: Addr<PipelineSupervisor>,
+    router: Addr<Router>,
+    done: watch::Receiver<Option<i32>>,
+    stats: StatsTable,
+    router_stats: Arc<RunnerStats>,
+    input_pool: PackPool,
+    inject_pool: PackPool,
+    globals: Arc<Globals>,
+}
+
+/// Builds every plugin without starting anything (`hekad --check`).
+pub fn check(
+    globals: &Globals,
+    specs: &[PluginSpec],
+    catalogue: &Catalogue,
+) -> Result<(), Vec<BuildError>> {
+    build(specs, catalogue, globals).map(drop)
+}
+
+impl Pipeline {
+    /// Builds and starts a pipeline. Must be called from inside a running
+    /// actix `System`. Runners are spread over `maxprocs` arbiters: the
+    /// caller's and `maxprocs - 1` new ones. Plugins start in Heka's order:
+    /// outputs, filters, router subscriptions, inputs.
+    pub fn start(
+        globals: Globals,
+        specs: Vec<PluginSpec>,
+        catalogue: Catalogue,
+    ) -> Result<Pipeline, Vec<BuildError>> {
+        let Blueprint {
+            mut inputs,
+            filters,
+            outputs,
+        } = build(&specs, &catalogue, &globals)?;
+        let errors: Vec<BuildError> = inputs
+            .iter_mut()
+            .filter_map(|(spec, input)| input.prepare().err().map(|e| BuildError::invalid(spec, e)))
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let globals = Arc::new(globals);
+        let chansize = globals.plugin_chansize.max(1);
+        let stats = StatsTable::default();
+        let router_stats = Arc::new(RunnerStats::default());
+        let input_pool = PackPool::new("inputRecycleChan", globals.poolsize);
+        let inject_pool = PackPool::new("injectRecycleChan", globals.poolsize);
+        let arbiters: Vec<Arbiter> = (1..globals.maxprocs.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        let mut handles: Vec<ArbiterHandle> = vec![Arbiter::current()];
+        handles.extend(arbiters.iter().map(Arbiter::handle));
+        let mut next = 0usize;
+        let mut place = move || {
+            next += 1;
+            handles[next % handles.len()].clone()
+        };
+        let rs = Arc::clone(&router_stats);
+        let router = Router::start_in_arbiter(&Arbiter::current(), move |ctx| {
+            ctx.set_mailbox_capacity(chansize);
+            Router::new(rs)
+        });
+        let (done_tx, done) = watch::channel(None);
+        let specs = Arc::new(specs);
+        let catalogue = Arc::new(catalogue);
+        let pools = (input_pool.clone(), inject_pool.clone());
+        let table = stats.clone();
+        let router_addr = router.clone();
+        let handle_globals = Arc::clone(&globals);
+        let supervisor = PipelineSupervisor::create(move |ctx| {
+            let env = Env {
+                globals: Arc::clone(&globals),
+                catalogue,
+                specs,
+                stats: table.clone(),
+                router: router_addr.clone().recipient(),
+                unsubscribe: router_addr.clone().recipient(),
+                input_pool: pools.0,
+                inject_pool: pools.1,
+                exits: ctx.address().recipient(),
+                pid: std::process::id() as i32,
+            };
+            let register = |spec: &PluginSpec| {
+                let s = table.register(
+                    &spec.name.as_str().into(),
+                    spec.category,
+                    &spec.type_name.as_str().into(),
+                );
+                s.capacity
+                    .store(chansize as u64, std::sync::atomic::Ordering::Relaxed);
+                s
+            };
+            let mut out_addrs = Vec::new();
+            for built in outputs {
+                let BuiltOutput {
+                    spec,
+                    output,
+                    encoder,
+                    use_framing: framing,
+                    routing,
+                } = built;
+                let stats = register(&spec);
+                let name: Arc<str> = spec.name.as_str().into();
+                let (e, st) = (env.clone(), Arc::clone(&stats));
+                let addr = OutputRunner::start_in_arbiter(&place(), move |ctx| {
+                    ctx.set_mailbox_capacity(chansize);
+                    OutputRunner::new(e, spec, output, encoder, framing, st)
+                });
+                router_addr.do_send(Subscribe {
+                    name: Arc::clone(&name),
+                    matcher: routing.matcher,
+                    signer: routing.signer,
+                    recipient: addr.clone().recipient(),
+                    stats,
+                });
+                out_addrs.push((name, addr));
+            }
+            let mut filter_addrs = Vec::new();
+            for (spec, filter, routing) in filters {
+                let stats = register(&spec);
+                let name: Arc<str> = spec.name.as_str().into();
+                let (e, st, m) = (
+                    env.clone(),
+                    Arc::clone(&stats),
+                    Arc::clone(&routing.matcher),
+                );
+                let addr = FilterRunner::start_in_arbiter(&place(), move |ctx| {
+                    ctx.set_mailbox_capacity(chansize);
+                    FilterRunner::new(e, spec, filter, m, st)
+                });
+                router_addr.do_send(Subscribe {
+                    name: Arc::clone(&name),
+                    matcher: routing.matcher,
+                    signer: routing.signer,
+                    recipient: addr.clone().recipient(),
+                    stats,
+                });
+                filter_addrs.push((name, addr));
+            }
+            let mut input_addrs = Vec::new();
+            for (spec, input) in inputs {
+                let stats = register(&spec);
+                let name: Arc<str> = spec.name.as_str().into();
+                let e = env.clone();
+                let addr = InputRunner::start_in_arbiter(&place(), move |ctx| {
+                    ctx.set_mailbox_capacity(chansize);
+                    InputRunner::new(e, spec, input, stats)
+                });
+                input_addrs.push((name, addr));
+            }
+            PipelineSupervisor {
+                env,
+                router: router_addr,
+                inputs: input_addrs,
+                filters: filter_addrs,
+                outputs: out_addrs,
+                arbiters,
+                exit_code: None,
+                done: done_tx,
+            }
+        });
+        Ok(Pipeline {
+            supervisor,
+            router,
+            done,
+            stats,
+            router_stats,
+            input_pool,
+            inject_pool,
+            globals: handle_globals,
+        })
+    }
+
+    /// Routes a message as if a filter had injected it (it takes a pack
+    /// from the inject pool, waiting while that pool is empty).
+    pub async fn inject(&self, msg: &Message) -> Result<(), InjectError> {
+        let view =
+            MessageView::from_message(msg).map_err(|e| InjectError::Invalid(e.to_string()))?;
+        let permit = self
+            .inject_pool
+            .acquire(1)
+            .await
+            .pop()
+            .expect("asked for one permit");
+        let pack = Arc::new(Pack::pooled(view, None, 0, permit));
+        self.router
+            .send(Route(vec![pack]))
+            .await
+            .map_err(|_| InjectError::Stopped)
+    }
+
+    /// Asks for an ordered shutdown with `code` (the first request wins).
+    pub fn shutdown(&self, code: i32) {
+        self.supervisor.do_send(Shutdown(code));
+    }
+
+    /// Shuts down (status 0) and waits until everything accepted was
+    /// delivered; returns the exit status.
+    pub async fn stop(&self) -> i32 {
+        self.shutdown(0);
+        self.finished().await
+    }
+
+    /// Waits until the pipeline has stopped, by request or because a plugin
+    /// that may not exit failed for good; returns the exit status.
+    pub async fn finished(&self) -> i32 {
+        let mut done = self.done.clone();
+        match done.wait_for(Option::is_some).await {
+            Ok(code) => code.unwrap_or(1),
+            Err(_) => 1,
+        }
+    }
+
+    /// SIGHUP: outputs reopen their files.
+    pub fn reopen(&self) {
+        self.supervisor.do_send(Reopen);
+    }
+
+    /// A statistics snapshot of every runner, the router and the pools.
+    pub fn report(&self) -> Report {
+        Report::gather(
+            [&self.input_pool, &self.inject_pool],
+            &self.router_stats,
+            &self.stats.snapshot(),
+            self.globals.plugin_chansize,
+        )
+    }
+
+    /// The statistics of one runner.
+    pub fn stats(&self, name: &str) -> Option<Arc<RunnerStats>> {
+        self.stats.get(name)
+    }
+
+    /// Plugin names currently running in a category.
+    pub fn running(&self, category: Category) -> Vec<String> {
+        self.stats
+            .snapshot()
+            .into_iter()
+            .filter(|r| r.category == category)
+            .map(|r| r.name.to_string())
+            .collect()
+    }
+}

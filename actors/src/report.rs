@@ -1,0 +1,171 @@
+//! Reports: every runner's statistics gathered into Heka's `heka.all-report`
+//! message (a JSON payload keyed by category) and into the plain-text table
+//! hekad prints on SIGUSR1.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use heka_proto::Message;
+use serde_json::{Map, Value, json};
+
+use crate::config::Category;
+use crate::pack::PackPool;
+use crate::stats::{RunnerStats, StatsRow};
+
+/// One metric of one plugin: name, value and Heka representation.
+pub type Metric = (&'static str, u64, &'static str);
+
+/// A snapshot of the pipeline's statistics.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// `(category name, plugin name, metrics)`, categories in Heka's order.
+    pub rows: Vec<(&'static str, String, Vec<Metric>)>,
+}
+
+const CATEGORIES: [(&str, &str); 7] = [
+    ("globals", "Globals"),
+    ("inputs", "Inputs"),
+    ("splitters", "Splitters"),
+    ("decoders", "Decoders"),
+    ("filters", "Filters"),
+    ("outputs", "Outputs"),
+    ("encoders", "Encoders"),
+];
+
+impl Report {
+    /// Builds a report from the pools, the router's and every runner's stats.
+    pub fn gather(
+        pools: [&PackPool; 2],
+        router: &RunnerStats,
+        rows: &[StatsRow],
+        chansize: usize,
+    ) -> Report {
+        let mut report = Report::default();
+        for pool in pools {
+            report.rows.push((
+                "globals",
+                pool.name().to_owned(),
+                vec![
+                    ("InChanCapacity", pool.size() as u64, "count"),
+                    (
+                        "InChanLength",
+                        (pool.size() - pool.in_use()) as u64,
+                        "count",
+                    ),
+                ],
+            ));
+        }
+        report.rows.push((
+            "globals",
+            "Router".to_owned(),
+            vec![
+                ("InChanCapacity", chansize as u64, "count"),
+                (
+                    "ProcessMessageCount",
+                    RunnerStats::get(&router.received),
+                    "count",
+                ),
+                ("ProcessMessageAvgDuration", router.average_ns(), "ns"),
+            ],
+        ));
+        for row in rows {
+            let s = &row.stats;
+            let mut metrics = vec![
+                ("InChanCapacity", RunnerStats::get(&s.capacity), "count"),
+                ("InChanLength", RunnerStats::get(&s.queued), "count"),
+                (
+                    "ReceivedMessageCount",
+                    RunnerStats::get(&s.received),
+                    "count",
+                ),
+                (
+                    "ProcessMessageCount",
+                    RunnerStats::get(&s.processed),
+                    "count",
+                ),
+                (
+                    "ProcessMessageFailures",
+                    RunnerStats::get(&s.errors),
+                    "count",
+                ),
+                ("DroppedMessageCount", RunnerStats::get(&s.dropped), "count"),
+                ("RestartCount", RunnerStats::get(&s.restarts), "count"),
+                ("ProcessMessageAvgDuration", s.average_ns(), "ns"),
+            ];
+            match row.category {
+                Category::Filter | Category::Output => {
+                    metrics.insert(
+                        2,
+                        ("MatchedMessageCount", RunnerStats::get(&s.matched), "count"),
+                    );
+                }
+                Category::Input => {
+                    metrics.push(("RoutedMessageCount", RunnerStats::get(&s.injected), "count"))
+                }
+                _ => {}
+            }
+            if row.category == Category::Filter {
+                metrics.push(("InjectMessageCount", RunnerStats::get(&s.injected), "count"));
+            }
+            report
+                .rows
+                .push((row.category.report_name(), row.name.to_string(), metrics));
+        }
+        report
+    }
+
+    /// The `heka.all-report` JSON payload.
+    pub fn to_json(&self) -> Value {
+        let mut root = Map::new();
+        for (key, _) in CATEGORIES {
+            let list: Vec<Value> = self
+                .rows
+                .iter()
+                .filter(|(cat, _, _)| *cat == key)
+                .map(|(_, name, metrics)| {
+                    let mut obj = Map::new();
+                    obj.insert("Name".into(), Value::String(name.clone()));
+                    for (metric, value, rep) in metrics {
+                        obj.insert(
+                            (*metric).into(),
+                            json!({ "value": value, "representation": rep }),
+                        );
+                    }
+                    Value::Object(obj)
+                })
+                .collect();
+            root.insert(key.into(), Value::Array(list));
+        }
+        Value::Object(root)
+    }
+
+    /// The `heka.all-report` message: type `heka.all-report`, logger
+    /// `hekad`, payload the JSON report.
+    pub fn to_message(&self, mut base: Message) -> Message {
+        base.r#type = Some(Bytes::from_static(b"heka.all-report"));
+        base.logger = Some(Bytes::from_static(b"hekad"));
+        base.payload = Some(Bytes::from(self.to_json().to_string()));
+        base
+    }
+
+    /// Heka's SIGUSR1 text table.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from("========[heka.all-report]========\n");
+        for (key, title) in CATEGORIES {
+            let _ = writeln!(out, "===={title}====");
+            let mut any = false;
+            for (_, name, metrics) in self.rows.iter().filter(|(cat, _, _)| *cat == key) {
+                any = true;
+                let _ = writeln!(out, "{name}:");
+                for (metric, value, _) in metrics {
+                    let _ = writeln!(out, "    {metric}: {value}");
+                }
+            }
+            if !any {
+                out.push_str("NONE\n");
+            }
+        }
+        out.push_str("========\n");
+        out
+    }
+}
