@@ -1,1 +1,3 @@
 //! heka-actors integration tests.
+
+mod config;
