@@ -1,4 +1,5 @@
 //! heka-actors integration tests.
 
+mod config;
 mod pipeline;
 mod support;
