@@ -2,8 +2,10 @@
 //! used, so Heka users' scripts keep working: `-name value`, `-name=value`,
 //! `--name value`, `--name=value`, boolean flags as `-tail` or `-tail=false`,
 //! and `--` to end the flags. Unlike Go, flags may also follow positional
-//! arguments. Shared by every tool binary (heka-cat, later heka-inject,
-//! heka-flood, heka-sbmgr and hekad itself).
+//! arguments. A flag given twice keeps its last value, as in Go, and a
+//! repeatable flag (heka-inject's `-field`) reads every value with
+//! [`Args::all_text`]. Shared by every tool binary (heka-cat, heka-inject,
+//! heka-flood, later heka-sbmgr and hekad itself).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -51,7 +53,9 @@ pub enum FlagError {
 /// The parsed command line.
 #[derive(Debug, Clone, Default)]
 pub struct Args {
-    values: HashMap<&'static str, OsString>,
+    /// Every value given to each flag, in order (the last one wins for
+    /// single-valued reads, as in Go).
+    values: HashMap<&'static str, Vec<OsString>>,
     /// Arguments that are not flags, in order.
     pub positional: Vec<OsString>,
 }
@@ -105,7 +109,7 @@ pub fn parse(flags: &[Flag], args: impl IntoIterator<Item = OsString>) -> Result
                 reason: "not a boolean".into(),
             })?;
         }
-        out.values.insert(flag.name, value);
+        out.values.entry(flag.name).or_default().push(value);
     }
     Ok(out)
 }
@@ -135,8 +139,32 @@ impl Args {
     pub fn raw(&self, flag: &Flag) -> OsString {
         self.values
             .get(flag.name)
+            .and_then(|v| v.last())
             .cloned()
             .unwrap_or_else(|| OsString::from(flag.default))
+    }
+
+    /// Whether the flag was given on the command line (rather than
+    /// defaulted).
+    pub fn is_set(&self, flag: &Flag) -> bool {
+        self.values.contains_key(flag.name)
+    }
+
+    /// Every value given to a repeatable flag, in order, as text (the
+    /// default is not included).
+    pub fn all_text(&self, flag: &Flag) -> Result<Vec<String>, FlagError> {
+        let given = self.values.get(flag.name).map(Vec::as_slice);
+        given
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                v.clone().into_string().map_err(|v| FlagError::Invalid {
+                    name: flag.name.to_owned(),
+                    value: v.to_string_lossy().into_owned(),
+                    reason: "not valid UTF-8".into(),
+                })
+            })
+            .collect()
     }
 
     /// The value of a flag as text, or its default.
@@ -258,6 +286,16 @@ mod tests {
             Err(FlagError::Invalid { .. })
         ));
         assert_eq!(args(&["--help"]).unwrap_err(), FlagError::Help);
+    }
+
+    #[test]
+    fn repeated_flags_keep_every_value_and_the_last_wins() {
+        let a = args(&["-match", "a", "--match=b", "-match", "c"]).unwrap();
+        assert_eq!(a.text(&FLAGS[0]).unwrap(), "c");
+        assert_eq!(a.all_text(&FLAGS[0]).unwrap(), ["a", "b", "c"]);
+        assert!(a.is_set(&FLAGS[0]));
+        assert!(!a.is_set(&FLAGS[2]));
+        assert!(a.all_text(&FLAGS[2]).unwrap().is_empty());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Test support: an independent producer of Heka records and helpers to run
-//! the tool binaries as real child processes.
+//! Test support: an independent producer of Heka records, helpers to run
+//! the tool binaries as real child processes, and a TCP receiver for the
+//! tools that send.
 
 pub mod producer;
+pub mod receiver;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -12,6 +14,16 @@ pub fn heka_cat(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("heka-cat runs")
+}
+
+/// A command for heka-inject, to add arguments to.
+pub fn heka_inject() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_heka-inject"))
+}
+
+/// A command for heka-flood, to add arguments to.
+pub fn heka_flood() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_heka-flood"))
 }
 
 /// Text of a captured stream.
