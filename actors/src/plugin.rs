@@ -258,3 +258,11 @@ pub fn message_defaults(hostname: &str, pid: i32) -> Message {
 
 /// Factory signatures: build a plugin from its spec and the globals.
 pub type BuildFn<T> = fn(&PluginSpec, &Globals) -> Result<Box<T>, BuildError>;
+
+impl From<crate::config::ConfigError> for BuildError {
+    fn from(err: crate::config::ConfigError) -> Self {
+        BuildError {
+            message: err.to_string(),
+        }
+    }
+}
