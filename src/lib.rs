@@ -9,12 +9,18 @@
 //!   users' scripts keep working.
 //! - [`render`]: messages as text and JSON for people and scripts.
 //! - [`cat`]: heka-cat, the reader of framed record files.
+//! - [`plugins`]: the built-in splitters, decoders and encoders (and, later,
+//!   the other plugin kinds), one Heka plugin family per file.
+//! - [`strftime`]: C-style time formatting for plugin options such as
+//!   PayloadEncoder's `ts_format`.
 
 #![deny(rust_2018_idioms)]
 
 pub mod cat;
 pub mod flags;
+pub mod plugins;
 pub mod render;
+pub mod strftime;
 
 pub use heka_grammar as grammar;
 pub use heka_proto as proto;
