@@ -64,7 +64,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             for err in errors.iter() {
                 eprintln!("{err}");
             }
-            eprintln!("{} errors loading the configuration {}", errors.len(), path.display());
+            eprintln!(
+                "{} errors loading the configuration {}",
+                errors.len(),
+                path.display()
+            );
             return ExitCode::from(1);
         }
     };
@@ -90,9 +94,17 @@ fn init_logging() {
 }
 
 fn check(config: &Config, path: &Path) -> ExitCode {
-    match pipeline::check(&config.globals, &config.plugins, &crate::catalogue::catalogue()) {
+    match pipeline::check(
+        &config.globals,
+        &config.plugins,
+        &crate::catalogue::catalogue(),
+    ) {
         Ok(()) => {
-            println!("{}: {} plugins, configuration OK", path.display(), config.plugins.len());
+            println!(
+                "{}: {} plugins, configuration OK",
+                path.display(),
+                config.plugins.len()
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -111,7 +123,11 @@ fn run(config: Config) -> anyhow::Result<i32> {
         None => None,
     };
     actix_rt::System::new().block_on(async move {
-        let pipeline = match Pipeline::start(config.globals, config.plugins, crate::catalogue::catalogue()) {
+        let pipeline = match Pipeline::start(
+            config.globals,
+            config.plugins,
+            crate::catalogue::catalogue(),
+        ) {
             Ok(pipeline) => pipeline,
             Err(errors) => {
                 for err in &errors {
@@ -161,7 +177,10 @@ impl PidFile {
             && let Ok(pid) = text.trim().parse::<u32>()
             && Path::new(&format!("/proc/{pid}")).exists()
         {
-            anyhow::bail!("pid_file {} names a running process ({pid})", path.display());
+            anyhow::bail!(
+                "pid_file {} names a running process ({pid})",
+                path.display()
+            );
         }
         std::fs::write(path, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing pid_file {}", path.display()))?;

@@ -38,7 +38,7 @@ pub fn timestamp(ns: i64) -> String {
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (the
 /// era-based algorithm: 400-year eras of 146097 days).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -77,7 +77,7 @@ fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// A quoted string in protobuf text form: `"` and `\` and control
 /// characters escaped, printable UTF-8 kept, invalid bytes as octal escapes.
-fn quoted(out: &mut String, bytes: &[u8]) {
+pub(crate) fn quoted(out: &mut String, bytes: &[u8]) {
     out.push('"');
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

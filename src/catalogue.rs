@@ -1,0 +1,71 @@
+//! The one list of hekad's built-in plugin types: each Heka `type` name and
+//! the factory that builds it. Applications embedding the runtime start from
+//! [`catalogue()`] and register their own types on top.
+
+use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
+
+use crate::plugins::{payload, protobuf, rst, splitters};
+
+/// Every built-in plugin type.
+pub const PLUGINS: &[PluginEntry] = &[
+    PluginEntry {
+        type_name: "HekaFramingSplitter",
+        factory: Factory::Splitter(splitters::HekaFramingSplitter::build),
+    },
+    PluginEntry {
+        type_name: "NullSplitter",
+        factory: Factory::Splitter(splitters::NullSplitter::build),
+    },
+    PluginEntry {
+        type_name: "TokenSplitter",
+        factory: Factory::Splitter(splitters::TokenSplitter::build),
+    },
+    PluginEntry {
+        type_name: "ProtobufDecoder",
+        factory: Factory::Decoder(protobuf::ProtobufDecoder::build),
+    },
+    PluginEntry {
+        type_name: "ProtobufEncoder",
+        factory: Factory::Encoder(protobuf::ProtobufEncoder::build),
+    },
+    PluginEntry {
+        type_name: "PayloadEncoder",
+        factory: Factory::Encoder(payload::PayloadEncoder::build),
+    },
+    PluginEntry {
+        type_name: "RstEncoder",
+        factory: Factory::Encoder(rst::RstEncoder::build),
+    },
+];
+
+/// A catalogue of every built-in plugin type.
+pub fn catalogue() -> Catalogue {
+    Catalogue::from_entries(PLUGINS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heka_actors::config::Category;
+
+    #[test]
+    fn every_entry_is_unique_and_suffixed_for_its_kind() {
+        // from_entries panics on duplicates and wrong suffixes.
+        let cat = catalogue();
+        assert_eq!(cat.type_names().count(), PLUGINS.len());
+        for entry in PLUGINS {
+            assert_eq!(
+                Category::of_type(entry.type_name),
+                Some(entry.factory.category())
+            );
+        }
+    }
+
+    #[test]
+    fn heka_default_instances_are_all_built_in() {
+        let cat = catalogue();
+        for name in heka_actors::config::DEFAULT_INSTANCES {
+            assert!(cat.factory(name).is_some(), "{name}");
+        }
+    }
+}
