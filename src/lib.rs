@@ -9,11 +9,14 @@
 //!   users' scripts keep working.
 //! - [`render`]: messages as text and JSON for people and scripts.
 //! - [`cat`]: heka-cat, the reader of framed record files.
+//! - [`plugins`]: the pipeline plugins (filters and outputs so far) that
+//!   the `heka-actors` runners own and call.
 
 #![deny(rust_2018_idioms)]
 
 pub mod cat;
 pub mod flags;
+pub mod plugins;
 pub mod render;
 
 pub use heka_grammar as grammar;

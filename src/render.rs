@@ -38,7 +38,7 @@ pub fn timestamp(ns: i64) -> String {
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (the
 /// era-based algorithm: 400-year eras of 146097 days).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
