@@ -29,7 +29,10 @@ fn packs() -> Vec<PackRef> {
             m.logger = Some(Bytes::from_static(b"bench"));
             m.severity = Some(6);
             m.payload = Some(Bytes::from_static(b"a payload of a typical short log line"));
-            m.fields = vec![Field::string("host", "web-1"), Field::integer("status", 200)];
+            m.fields = vec![
+                Field::string("host", "web-1"),
+                Field::integer("status", 200),
+            ];
             Arc::new(Pack::detached(MessageView::from_message(&m).unwrap()))
         })
         .collect()
@@ -37,7 +40,9 @@ fn packs() -> Vec<PackRef> {
 
 fn matchers(n: usize) -> Vec<Arc<Matcher>> {
     (0..n)
-        .map(|i| Arc::new(Matcher::compile(&format!("Type == 'type{i}' && Severity <= 6")).unwrap()))
+        .map(|i| {
+            Arc::new(Matcher::compile(&format!("Type == 'type{i}' && Severity <= 6")).unwrap())
+        })
         .collect()
 }
 
@@ -51,7 +56,9 @@ impl Actor for Sink {
 impl Handler<Deliver> for Sink {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Context<Self>) {
-        self.0.queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .queued
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         black_box(msg.0.len());
     }
 }

@@ -4,10 +4,14 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::{payload, protobuf, rst, splitters};
+use crate::plugins::{counter, file, log, payload, protobuf, rst, splitters, tcp};
 
 /// Every built-in plugin type.
 pub const PLUGINS: &[PluginEntry] = &[
+    PluginEntry {
+        type_name: "TcpInput",
+        factory: Factory::Input(tcp::TcpInput::build),
+    },
     PluginEntry {
         type_name: "HekaFramingSplitter",
         factory: Factory::Splitter(splitters::HekaFramingSplitter::build),
@@ -35,6 +39,22 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "RstEncoder",
         factory: Factory::Encoder(rst::RstEncoder::build),
+    },
+    PluginEntry {
+        type_name: "CounterFilter",
+        factory: Factory::Filter(counter::build),
+    },
+    PluginEntry {
+        type_name: "LogOutput",
+        factory: Factory::Output(log::build),
+    },
+    PluginEntry {
+        type_name: "FileOutput",
+        factory: Factory::Output(file::build),
+    },
+    PluginEntry {
+        type_name: "TcpOutput",
+        factory: Factory::Output(tcp::build_output),
     },
 ];
 

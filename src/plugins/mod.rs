@@ -7,10 +7,14 @@ use heka_actors::config::PluginSpec;
 use heka_actors::plugin::BuildError;
 use serde::de::DeserializeOwned;
 
+pub mod counter;
+pub mod file;
+pub mod log;
 pub mod payload;
 pub mod protobuf;
 pub mod rst;
 pub mod splitters;
+pub mod tcp;
 
 /// Deserialises a plugin's own options (common keys already removed) into
 /// its config struct; unknown keys and bad values are errors naming the
