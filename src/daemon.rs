@@ -150,7 +150,10 @@ async fn supervise(pipeline: Pipeline) -> anyhow::Result<i32> {
     tokio::pin!(finished);
     loop {
         tokio::select! {
-            code = &mut finished => return Ok(code),
+            code = &mut finished => {
+                summarise(&pipeline);
+                return Ok(code);
+            }
             _ = term.recv() => {
                 tracing::info!("SIGTERM received, shutting down.");
                 pipeline.shutdown(0);
@@ -164,6 +167,25 @@ async fn supervise(pipeline: Pipeline) -> anyhow::Result<i32> {
                 pipeline.reopen();
             }
             _ = usr1.recv() => eprint!("{}", pipeline.report().to_text()),
+        }
+    }
+}
+
+/// Logs what each input routed and each output wrote, for operators
+/// checking that a shutdown lost nothing.
+fn summarise(pipeline: &Pipeline) {
+    use heka_actors::config::Category;
+    use heka_actors::stats::RunnerStats;
+    for name in pipeline.running(Category::Input) {
+        if let Some(s) = pipeline.stats(&name) {
+            let (routed, dropped) = (RunnerStats::get(&s.injected), RunnerStats::get(&s.dropped));
+            tracing::info!("Input {name} routed {routed} messages and dropped {dropped}.");
+        }
+    }
+    for name in pipeline.running(Category::Output) {
+        if let Some(s) = pipeline.stats(&name) {
+            let (written, dropped) = (RunnerStats::get(&s.processed), RunnerStats::get(&s.dropped));
+            tracing::info!("Output {name} delivered {written} messages and dropped {dropped}.");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! as real child processes on real files and real sockets.
 
 mod cat;
+mod daemon;
 mod sample_data;
 mod support;
 mod tools;

@@ -2,6 +2,7 @@
 //! the tool binaries as real child processes, and a TCP receiver for the
 //! tools that send.
 
+pub mod daemon;
 pub mod producer;
 pub mod receiver;
 

@@ -156,20 +156,36 @@ impl StreamSink {
         self.cx.route(items).await
     }
 
-    /// Reads `reader` to its end (or until a stop is requested), routing
-    /// records as they complete. Records whose bytes arrived before the stop
-    /// are routed; a partial record at the stop is not (it was not accepted).
+    /// Reads `reader` to its end, routing records as they complete. When a
+    /// stop is requested it keeps reading what the peer already sent (data
+    /// the kernel has acknowledged) until the stream is quiet for
+    /// [`DRAIN_IDLE`] or [`DRAIN_LIMIT`] has passed, so a graceful shutdown
+    /// does not drop what senders believe was delivered.
     pub async fn read_from<R: AsyncRead + Unpin>(&mut self, mut reader: R) -> io::Result<()> {
         let cx = self.cx.clone();
+        let mut drain_until = None;
         loop {
             let buf = &mut self.stream.buf;
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(buf.len().max(64 * 1024));
             }
-            let n = tokio::select! {
-                biased;
-                _ = cx.stopped() => return self.flush(false).await.map_err(io::Error::other),
-                n = reader.read_buf(buf) => n?,
+            let n = match drain_until {
+                None => tokio::select! {
+                    biased;
+                    _ = cx.stopped() => {
+                        drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                        continue;
+                    }
+                    n = reader.read_buf(buf) => n?,
+                },
+                Some(limit) => {
+                    let idle = tokio::time::Instant::now() + DRAIN_IDLE;
+                    match tokio::time::timeout_at(idle.min(limit), reader.read_buf(buf)).await {
+                        Ok(n) => n?,
+                        // Quiet (or out of time): what was received is routed.
+                        Err(_) => return self.flush(false).await.map_err(io::Error::other),
+                    }
+                }
             };
             self.flush(n == 0).await.map_err(io::Error::other)?;
             if n == 0 {
@@ -178,6 +194,12 @@ impl StreamSink {
         }
     }
 }
+
+/// At shutdown, a stream that stays quiet this long is considered drained.
+pub const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// At shutdown, the longest a stream is read for after the stop request.
+pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The actor running one input.
 pub struct InputRunner {
