@@ -1,9 +1,12 @@
 //! Heka's TCP plugin family: TcpInput receives streams (framed protobuf by
 //! default) from heka-inject, heka-flood or another hekad's TcpOutput;
-//! TcpOutput ships encoded records to a TCP peer.
+//! TcpOutput ships encoded records to a TCP peer. Both speak TLS when
+//! `use_tls = true`, configured by their `[<name>.tls]` table ([`tls`]).
 
 mod input;
 mod output;
+pub mod tls;
 
 pub use input::{TcpInput, TcpInputConfig};
 pub use output::{TcpOutput, TcpOutputConfig, build as build_output, resume_index};
+pub use tls::{ClientAuth, TlsClient, TlsConfig};

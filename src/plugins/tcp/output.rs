@@ -15,6 +15,21 @@
 //!   has closed it (Heka receivers never send, so a readable end of stream
 //!   means closed); without that check the first write after a peer's close
 //!   succeeds locally and its bytes vanish.
+//! - Over TLS the same holds, with "written" meaning "flushed out of rustls
+//!   into the kernel": TLS writes go out in chunks of [`TLS_CHUNK`] bytes,
+//!   each flushed before it counts, so a failure resends at most one chunk
+//!   plus the record it cut. The peer-closed check cannot just peek at the
+//!   socket there, since a TLS server does send (TLS 1.3 session tickets,
+//!   a close_notify alert before its FIN), and unread bytes in front of the
+//!   end of stream would hide the close. Instead it reads whatever the
+//!   socket holds, straight from the file descriptor like the peek, into
+//!   the rustls session, which handles tickets and key updates; an end of
+//!   stream, a close_notify or a TLS error means closed, and application
+//!   data (which Heka receivers never send) is discarded. Closing over TLS
+//!   sends close_notify and FIN, then reads and drops what the peer still
+//!   sends until it closes too (at most [`TLS_LINGER`]): closing a socket
+//!   with unread bytes (those tickets) makes the kernel reset the
+//!   connection, which can cost the peer records it has not read yet.
 //! - What TCP cannot tell: bytes the local kernel accepted just before the
 //!   peer reset the connection are lost without an error. Heka's protocol
 //!   has no acknowledgements; neither has this output.
@@ -24,10 +39,17 @@
 //! the runner, which holds back the router, as in Heka without buffering.
 //! `use_buffering` (Heka's default for this output) and the `buffering`
 //! table are accepted, but disk buffering is not implemented: the batch
-//! waits in memory instead. `use_tls = true` is refused until TLS exists;
-//! the `tls` table is accepted and ignored.
+//! waits in memory instead.
+//!
+//! TLS: `use_tls = true` wraps each connection in a rustls client
+//! handshake (inside the connect timeout), configured by the `tls` table
+//! (see [`super::tls`]: `root_cafile` is required unless
+//! `insecure_skip_verify`, and the server name defaults to the host part
+//! of `address`). A failed handshake is a Retry like a refused connection.
+//! Without `use_tls` the `tls` table is checked for unknown keys and
+//! otherwise unused.
 
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -37,16 +59,25 @@ use heka_actors::pack::EncodedBatch;
 use heka_actors::plugin::{BuildError, LocalBoxFuture, Output, PluginError};
 use serde::Deserialize;
 use socket2::{SockRef, TcpKeepalive};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
+
+use super::tls::{TlsClient, TlsConfig};
 
 /// Where records go when `address` is not set.
 pub const DEFAULT_ADDRESS: &str = "localhost:9125";
 /// Idle seconds before TCP keep-alive probes when `keep_alive_period` is
 /// not set.
 pub const DEFAULT_KEEP_ALIVE_PERIOD: u64 = 7200;
-/// How long one connection attempt may take before it counts as failed.
+/// How long one connection attempt (with its TLS handshake) may take
+/// before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Over TLS, bytes written between flushes: the most a failed write can
+/// make the output resend beyond the record it cut.
+pub const TLS_CHUNK: usize = 64 * 1024;
+/// Over TLS, how long closing waits for the peer to close its side.
+pub const TLS_LINGER: Duration = Duration::from_secs(2);
 
 /// TcpOutput's own options, with Heka's names and defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,12 +98,12 @@ pub struct TcpOutputConfig {
     /// Reconnect after this many records (default 0 = never).
     #[serde(default)]
     pub reconnect_after: u64,
-    /// TLS; only false is accepted for now.
+    /// Connect with TLS, configured by `tls` (default false).
     #[serde(default)]
     pub use_tls: bool,
-    /// Heka's TLS settings: accepted and ignored while TLS is unavailable.
+    /// Heka's `[<name>.tls]` table (used when `use_tls`).
     #[serde(default)]
-    pub tls: Option<toml::Table>,
+    pub tls: Option<TlsConfig>,
     /// Heka's disk-queue settings: accepted and ignored (see the module docs).
     #[serde(default)]
     pub buffering: Option<toml::Table>,
@@ -111,7 +142,9 @@ pub struct TcpOutput {
     local_address: Option<SocketAddr>,
     keep_alive: Option<Option<Duration>>,
     reconnect_after: u64,
-    conn: Option<TcpStream>,
+    /// Set when `use_tls`.
+    tls: Option<TlsClient>,
+    conn: Option<Conn>,
     /// Records written on the current connection (for `reconnect_after`).
     since_connect: u64,
     /// The batch a Retry interrupted and the record to resume it at.
@@ -138,38 +171,145 @@ fn parse_local(text: &str) -> Option<SocketAddr> {
     text.to_socket_addrs().ok()?.next()
 }
 
-/// True when the peer closed (or reset) the connection. A non-blocking
-/// peek, straight to the socket: tokio's readiness cache could still say
-/// "not readable" for a close that already arrived.
-fn peer_closed(stream: &TcpStream) -> bool {
-    let mut byte = [MaybeUninit::<u8>::uninit()];
-    match SockRef::from(stream).peek(&mut byte) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(err) => !matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
+/// One open connection: plain TCP, or TLS over TCP.
+#[derive(Debug)]
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    /// The TCP socket underneath.
+    #[cfg(test)]
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(stream) => stream,
+            Conn::Tls(stream) => stream.get_ref().0,
+        }
+    }
+
+    /// True when the peer closed (or reset) the connection. Both checks
+    /// go straight to the socket without blocking: tokio's readiness cache
+    /// could still say "not readable" for a close that already arrived.
+    fn peer_closed(&mut self) -> bool {
+        match self {
+            Conn::Plain(stream) => {
+                let mut byte = [MaybeUninit::<u8>::uninit()];
+                match SockRef::from(&*stream).peek(&mut byte) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(err) => {
+                        !matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted)
+                    }
+                }
+            }
+            Conn::Tls(stream) => tls_peer_closed(stream),
+        }
+    }
+
+    /// Writes `buf`, returning how many bytes surely reached the kernel
+    /// before any error (see the module docs for TLS).
+    async fn write_counted(&mut self, buf: &[u8]) -> (usize, io::Result<()>) {
+        match self {
+            Conn::Plain(stream) => {
+                let mut done = 0;
+                while done < buf.len() {
+                    match stream.write(&buf[done..]).await {
+                        Ok(0) => return (done, Err(ErrorKind::WriteZero.into())),
+                        Ok(n) => done += n,
+                        Err(err) if err.kind() == ErrorKind::Interrupted => {}
+                        Err(err) => return (done, Err(err)),
+                    }
+                }
+                (done, Ok(()))
+            }
+            Conn::Tls(stream) => {
+                let mut done = 0;
+                for chunk in buf.chunks(TLS_CHUNK) {
+                    // rustls may hold written bytes until flushed: only a
+                    // flushed chunk counts as sent.
+                    let result = match stream.write_all(chunk).await {
+                        Ok(()) => stream.flush().await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = result {
+                        return (done, Err(err));
+                    }
+                    done += chunk.len();
+                }
+                (done, Ok(()))
+            }
+        }
+    }
+
+    /// Closes gracefully: FIN after the data. Over TLS, close_notify and
+    /// FIN, then what the peer still sends is read and dropped until it
+    /// closes too (for at most [`TLS_LINGER`]): a TLS server sends (TLS 1.3
+    /// session tickets at least), and closing a socket with unread bytes
+    /// makes the kernel reset the connection, which can cost the peer
+    /// records it has received but not read yet.
+    async fn shutdown(&mut self) {
+        match self {
+            Conn::Plain(stream) => {
+                let _ = stream.shutdown().await;
+            }
+            Conn::Tls(stream) => {
+                if stream.shutdown().await.is_err() {
+                    return;
+                }
+                let mut discard = [0u8; 4096];
+                let drain = async { while let Ok(1..) = stream.read(&mut discard).await {} };
+                let _ = tokio::time::timeout(TLS_LINGER, drain).await;
+            }
+        }
     }
 }
 
-/// Writes `buf`, returning how many bytes went out before any error.
-async fn write_counted(stream: &mut TcpStream, buf: &[u8]) -> (usize, io::Result<()>) {
-    let mut done = 0;
-    while done < buf.len() {
-        match stream.write(&buf[done..]).await {
-            Ok(0) => return (done, Err(ErrorKind::WriteZero.into())),
-            Ok(n) => done += n,
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => return (done, Err(err)),
+/// Reads straight from a socket's file descriptor, bypassing tokio's
+/// readiness cache (the socket is non-blocking: nothing to read is
+/// `WouldBlock`).
+struct RawReader<'a>(&'a socket2::Socket);
+
+impl Read for RawReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut socket: &socket2::Socket = self.0;
+        socket.read(buf)
+    }
+}
+
+/// The TLS form of the peer-closed check: feeds what the socket holds to
+/// the rustls session (tickets, key updates, alerts), discarding any
+/// application data. Closed on end of stream, close_notify or TLS error.
+fn tls_peer_closed(stream: &mut TlsStream<TcpStream>) -> bool {
+    let (tcp, session) = stream.get_mut();
+    let socket = SockRef::from(&*tcp);
+    let mut discard = [0u8; 4096];
+    // Bounded, in case a peer keeps sending: still open as far as we know.
+    for _ in 0..64 {
+        match session.read_tls(&mut RawReader(&socket)) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::WouldBlock => return false,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+        match session.process_new_packets() {
+            Err(_) => return true,
+            Ok(state) if state.peer_has_closed() => return true,
+            Ok(_) => {}
+        }
+        while let Ok(n) = session.reader().read(&mut discard) {
+            if n == 0 {
+                return true;
+            }
         }
     }
-    (done, Ok(()))
+    false
 }
 
 impl TcpOutput {
     /// Checks `config`; the connection is made by the first write.
     pub fn new(spec: &PluginSpec, config: &TcpOutputConfig) -> Result<TcpOutput, BuildError> {
-        if config.use_tls {
-            return Err(BuildError::invalid(spec, "TLS not available yet"));
-        }
         let has_port = config
             .address
             .rsplit_once(':')
@@ -188,11 +328,22 @@ impl TcpOutput {
         };
         let period =
             (config.keep_alive_period > 0).then(|| Duration::from_secs(config.keep_alive_period));
+        let tls = match config.use_tls {
+            false => None,
+            true => Some(
+                config
+                    .tls
+                    .clone()
+                    .unwrap_or_default()
+                    .connector(spec, &config.address)?,
+            ),
+        };
         Ok(TcpOutput {
             address: config.address.clone(),
             local_address,
             keep_alive: config.keep_alive.then_some(period),
             reconnect_after: config.reconnect_after,
+            tls,
             conn: None,
             since_connect: 0,
             resume: None,
@@ -222,7 +373,7 @@ impl TcpOutput {
         Ok(stream)
     }
 
-    async fn connect(&self) -> io::Result<TcpStream> {
+    async fn connect_tcp(&self) -> io::Result<TcpStream> {
         let mut last = None;
         for addr in tokio::net::lookup_host(self.address.as_str()).await? {
             if self
@@ -239,9 +390,24 @@ impl TcpOutput {
         Err(last.unwrap_or_else(|| io::Error::new(ErrorKind::NotFound, "no usable address")))
     }
 
+    /// A new connection, with its TLS handshake done when `use_tls`.
+    async fn connect(&self) -> io::Result<Conn> {
+        let stream = self.connect_tcp().await?;
+        let Some(tls) = &self.tls else {
+            return Ok(Conn::Plain(stream));
+        };
+        match tls.connector.connect(tls.server_name.clone(), stream).await {
+            Ok(stream) => Ok(Conn::Tls(Box::new(stream))),
+            Err(err) => Err(io::Error::new(
+                err.kind(),
+                format!("TLS handshake failed: {err}"),
+            )),
+        }
+    }
+
     /// Makes sure a live connection is open.
     async fn ensure_connected(&mut self) -> io::Result<()> {
-        if self.conn.as_ref().is_some_and(peer_closed) {
+        if self.conn.as_mut().is_some_and(Conn::peer_closed) {
             tracing::debug!(address = %self.address, "Peer closed the connection; reconnecting.");
             self.conn = None;
         }
@@ -285,8 +451,8 @@ impl TcpOutput {
             };
             let start = record_start(&batch.ends, next);
             let end = batch.ends[last - 1];
-            let stream = self.conn.as_mut().expect("connected above");
-            let (written, result) = write_counted(stream, &batch.data[start..end]).await;
+            let conn = self.conn.as_mut().expect("connected above");
+            let (written, result) = conn.write_counted(&batch.data[start..end]).await;
             if let Err(err) = result {
                 let resume = resume_index(&batch.ends, start + written);
                 return Err(self.fail(mark, resume, "writing to", err));
@@ -304,10 +470,11 @@ impl TcpOutput {
         Ok(())
     }
 
-    /// Closes the connection gracefully (FIN after the data sent so far).
+    /// Closes the connection gracefully (close_notify for TLS, then FIN
+    /// after the data sent so far).
     async fn disconnect(&mut self) {
-        if let Some(mut stream) = self.conn.take() {
-            let _ = stream.shutdown().await;
+        if let Some(mut conn) = self.conn.take() {
+            conn.shutdown().await;
         }
     }
 }
@@ -509,7 +676,7 @@ mod tests {
         within(out.write(&batch(&["x"]))).await.unwrap();
         let (_stream, peer) = within(listener.accept()).await.unwrap();
         assert_eq!(peer, local);
-        let conn = out.conn.as_ref().unwrap();
+        let conn = out.conn.as_ref().unwrap().tcp();
         assert!(SockRef::from(conn).keepalive().unwrap());
         assert!(conn.nodelay().unwrap());
     }
@@ -532,6 +699,196 @@ mod tests {
         build(&spec, &Globals::default()).err().unwrap().message
     }
 
+    mod tls {
+        use super::super::super::tls::testing::Pki;
+        use super::*;
+        use heka_proto::deframer::{Deframer, Event};
+        use heka_proto::framing::{DEFAULT_MAX_MESSAGE_SIZE, encode_frame};
+        use heka_proto::prost::Message as _;
+        use heka_proto::{Message, MessageView};
+        use tokio_rustls::TlsAcceptor;
+
+        fn acceptor(pki: &Pki, cert: &str) -> TlsAcceptor {
+            let tls: TlsConfig = pki
+                .table(&[
+                    ("cert_file", format!("{cert}.pem").into()),
+                    ("key_file", format!("{cert}.key").into()),
+                ])
+                .try_into()
+                .unwrap();
+            tls.acceptor(&PluginSpec::new("server", "TcpInput").unwrap())
+                .unwrap()
+        }
+
+        fn tls_output(pki: &Pki, addr: SocketAddr) -> TcpOutput {
+            let tls = pki.table(&[("root_cafile", "ca.pem".into())]);
+            output(addr, &[("use_tls", true.into()), ("tls", tls.into())])
+        }
+
+        /// Heka frames of messages whose payloads are `payloads`.
+        fn framed(payloads: &[String]) -> EncodedBatch {
+            let mut batch = EncodedBatch::default();
+            for payload in payloads {
+                let msg = Message {
+                    uuid: vec![7; 16].into(),
+                    timestamp: 1,
+                    payload: Some(payload.clone().into_bytes().into()),
+                    ..Message::default()
+                };
+                encode_frame(
+                    &msg.encode_to_vec(),
+                    None,
+                    DEFAULT_MAX_MESSAGE_SIZE,
+                    &mut batch.data,
+                )
+                .unwrap();
+                batch.ends.push(batch.data.len());
+            }
+            batch
+        }
+
+        /// The payloads of the Heka frames in `bytes`; every byte must be
+        /// part of a whole frame.
+        fn unframe(bytes: &[u8]) -> Vec<String> {
+            let mut buf = bytes::BytesMut::from(bytes);
+            let mut deframer = Deframer::new(DEFAULT_MAX_MESSAGE_SIZE);
+            let mut payloads = Vec::new();
+            while let Some(event) = deframer.next_at_eof(&mut buf) {
+                let Event::Record(record) = event else {
+                    panic!("not a whole record: {event:?}");
+                };
+                let view = MessageView::decode(record.message).unwrap();
+                payloads.push(String::from_utf8(view.payload().to_vec()).unwrap());
+            }
+            assert!(buf.is_empty());
+            payloads
+        }
+
+        fn payloads(prefix: &str, n: usize, size: usize) -> Vec<String> {
+            (0..n)
+                .map(|i| format!("{prefix}{i:06}{}", "x".repeat(size)))
+                .collect()
+        }
+
+        #[tokio::test]
+        async fn delivers_framed_records_over_tls() {
+            let pki = Pki::new();
+            let (listener, addr) = listen().await;
+            let tls = acceptor(&pki, "server");
+            let reader = tokio::spawn(async move {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut stream = tls.accept(socket).await.unwrap();
+                let mut buf = Vec::new();
+                stream.read_to_end(&mut buf).await.unwrap();
+                buf
+            });
+            let mut out = tls_output(&pki, addr);
+            let small = payloads("small", 3, 10);
+            // More than TLS_CHUNK, so the write is flushed in several chunks.
+            let big = payloads("big", 100, 3000);
+            within(out.write(&framed(&small))).await.unwrap();
+            within(out.write(&framed(&big))).await.unwrap();
+            within(out.shutdown()).await.unwrap();
+            let got = unframe(&within(reader).await.unwrap());
+            assert_eq!(got, [small, big].concat());
+        }
+
+        /// The peer reads one batch, then closes (with or without
+        /// close_notify) while its TLS 1.3 session tickets still sit unread
+        /// in the output's socket; the next batch must notice and go out
+        /// on a new connection instead of vanishing.
+        async fn resends_after_the_peer_closes(close_notify: bool) {
+            let pki = Pki::new();
+            let (listener, addr) = listen().await;
+            let tls = acceptor(&pki, "server");
+            let first = framed(&payloads("a", 3, 5));
+            let want = first.data.len();
+            let peer = tokio::spawn(async move {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut stream = tls.accept(socket).await.unwrap();
+                let mut buf = vec![0; want];
+                stream.read_exact(&mut buf).await.unwrap();
+                if close_notify {
+                    stream.shutdown().await.unwrap();
+                }
+                drop(stream);
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut stream = tls.accept(socket).await.unwrap();
+                let mut rest = Vec::new();
+                stream.read_to_end(&mut rest).await.unwrap();
+                (buf, rest)
+            });
+            let mut out = tls_output(&pki, addr);
+            within(out.write(&first)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let second = payloads("b", 2, 5);
+            write_until_ok(&mut out, &framed(&second)).await;
+            within(out.shutdown()).await.unwrap();
+            let (got_first, rest) = within(peer).await.unwrap();
+            assert_eq!(unframe(&got_first), payloads("a", 3, 5));
+            assert_eq!(unframe(&rest), second);
+        }
+
+        #[tokio::test]
+        async fn resends_after_the_peer_closes_with_close_notify() {
+            resends_after_the_peer_closes(true).await;
+        }
+
+        #[tokio::test]
+        async fn resends_after_the_peer_drops_the_connection() {
+            resends_after_the_peer_closes(false).await;
+        }
+
+        #[tokio::test]
+        async fn an_untrusted_server_is_a_retry() {
+            let pki = Pki::new();
+            let (listener, addr) = listen().await;
+            let tls = acceptor(&pki, "other-server");
+            let peer = tokio::spawn(async move {
+                let (socket, _) = listener.accept().await.unwrap();
+                tls.accept(socket).await.is_err()
+            });
+            let mut out = tls_output(&pki, addr);
+            match within(out.write(&batch(&["x"]))).await {
+                Err(PluginError::Retry(text)) => {
+                    assert!(text.contains("TLS handshake failed"), "{text}");
+                    assert!(text.contains("UnknownIssuer"), "{text}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(within(peer).await.unwrap());
+        }
+
+        #[test]
+        fn tls_config_is_checked_at_build() {
+            let pki = Pki::new();
+            let with = |options: &[(&str, toml::Value)]| {
+                build(&spec("localhost:9125", options), &Globals::default())
+                    .err()
+                    .map(|e| e.message)
+            };
+            let roots = pki.table(&[("root_cafile", "ca.pem".into())]);
+            assert_eq!(
+                with(&[("use_tls", true.into()), ("tls", roots.into())]),
+                None
+            );
+            let err = with(&[("use_tls", true.into())]).unwrap();
+            assert!(err.contains("tls.root_cafile"), "{err}");
+            let missing = pki.table(&[("root_cafile", "nowhere.pem".into())]);
+            let err = with(&[("use_tls", true.into()), ("tls", missing.clone().into())]).unwrap();
+            assert!(
+                err.contains("section `Tcp`") && err.contains("nowhere.pem"),
+                "{err}"
+            );
+            // Without use_tls the table is only checked for unknown keys.
+            assert_eq!(with(&[("tls", missing.into())]), None);
+            let mut unknown = toml::Table::new();
+            unknown.insert("verify".into(), true.into());
+            let err = with(&[("tls", unknown.into())]).unwrap();
+            assert!(err.contains("unknown key `tls.verify`"), "{err}");
+        }
+    }
+
     #[test]
     fn config_is_checked_at_build() {
         let ok = spec(
@@ -545,7 +902,7 @@ mod tests {
         let mut defaults = PluginSpec::new("Tcp", "TcpOutput").unwrap();
         defaults.options.clear();
         assert!(build(&defaults, &Globals::default()).is_ok());
-        assert!(error(&[("use_tls", true.into())]).contains("TLS not available yet"));
+        assert!(error(&[("use_tls", true.into())]).contains("root_cafile"));
         assert!(error(&[("local_address", "nowhere".into())]).contains("local_address"));
         assert!(error(&[("timeout", 5.into())]).contains("timeout"));
         let no_port = build(&spec("localhost", &[]), &Globals::default());
