@@ -372,3 +372,74 @@ fn a_port_in_use_stops_startup_naming_the_plugin() {
         "{log}"
     );
 }
+
+#[test]
+fn the_embedding_example_runs() {
+    // `cargo test --workspace` builds examples next to the test binaries;
+    // when only this test target was built, build the example first.
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("embed");
+    if !example.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = std::process::Command::new(cargo)
+            .args(["build", "--example", "embed"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(built.success(), "building the example failed");
+    }
+    let out = std::process::Command::new(&example)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(lines, ["HELLO, ACTORS", "HELLO, HEKA", "HELLO, RUST"]);
+}
+
+#[test]
+fn sighup_makes_file_output_reopen_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = dir.path().join("rotating.heka");
+    let daemon = Daemon::start(dir.path(), &file_config(port, &out, ""), Some(port));
+    let addr = format!("127.0.0.1:{port}");
+    let wait_count = |path: &std::path::Path, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(path.exists() && count(path) == n) {
+            assert!(
+                Instant::now() < deadline,
+                "{} never held {n} records",
+                path.display()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    };
+    run_ok(heka_inject().args(["-heka", &addr, "-payload", "before rotation"]));
+    wait_count(&out, 1);
+    let rotated = dir.path().join("rotating.heka.1");
+    std::fs::rename(&out, &rotated).unwrap();
+    daemon.signal("HUP");
+    assert!(daemon.wait_for_log("Reopen requested", 10));
+    run_ok(heka_inject().args(["-heka", &addr, "-payload", "after rotation"]));
+    wait_count(&out, 1);
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(20);
+    assert!(status.success(), "{log}");
+    let old = text(&heka_cat(&["-format=txt", rotated.to_str().unwrap()]).stdout);
+    let new = text(&heka_cat(&["-format=txt", out.to_str().unwrap()]).stdout);
+    assert!(
+        old.contains("before rotation") && !old.contains("after rotation"),
+        "{old}"
+    );
+    assert!(
+        new.contains("after rotation") && !new.contains("before rotation"),
+        "{new}"
+    );
+}

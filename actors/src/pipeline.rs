@@ -229,6 +229,14 @@ impl Pipeline {
             .map_err(|_| InjectError::Stopped)
     }
 
+    /// Routes Heka's `heka.all-report` message (JSON payload of every
+    /// runner's statistics), as Heka's dashboard ticker did.
+    pub async fn inject_report(&self) -> Result<(), InjectError> {
+        let base =
+            crate::plugin::message_defaults(&self.globals.hostname, std::process::id() as i32);
+        self.inject(&self.report().to_message(base)).await
+    }
+
     /// Asks for an ordered shutdown with `code` (the first request wins).
     pub fn shutdown(&self, code: i32) {
         self.supervisor.do_send(Shutdown(code));

@@ -161,5 +161,9 @@ impl Handler<Reopen> for PipelineSupervisor {
         for (_, output) in &self.outputs {
             output.do_send(Reopen);
         }
+        tracing::info!(
+            outputs = self.outputs.len(),
+            "Reopen requested from every output."
+        );
     }
 }

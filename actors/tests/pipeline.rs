@@ -280,3 +280,91 @@ fn build_errors_are_all_reported_with_their_plugin() {
     assert!(text[2].contains("unknown plugin type `NopeInput`"));
     assert!(text[3].contains("`text` is required"));
 }
+
+#[test]
+fn the_all_report_message_is_routed_with_every_runner() {
+    let out = sink("report");
+    in_system(|| async {
+        let specs = vec![
+            spec("gen", "GenInput", "count = 5"),
+            output("reports", "report", "Type == 'heka.all-report'"),
+        ];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        let gen_stats = pipeline.stats("gen").unwrap();
+        assert!(eventually(5, || gen_stats.injected.load(Ordering::Relaxed) == 5).await);
+        pipeline.inject_report().await.unwrap();
+        assert!(eventually(5, || out.got.lock().unwrap().len() == 1).await);
+        pipeline.stop().await
+    });
+    let got = out.got.lock().unwrap();
+    let report: serde_json::Value = serde_json::from_str(&got[0].1).expect("the payload is JSON");
+    let inputs = report["inputs"].as_array().unwrap();
+    assert_eq!(inputs[0]["Name"], "gen");
+    assert_eq!(inputs[0]["RoutedMessageCount"]["value"], 5);
+    let names: Vec<&str> = report["globals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["inputRecycleChan", "injectRecycleChan", "Router"]);
+    assert_eq!(report["outputs"][0]["Name"], "reports");
+}
+
+#[test]
+fn router_destinations_can_be_added_replaced_and_removed_while_running() {
+    use actix::prelude::*;
+    use heka_actors::messages::{Route, Subscribe, Unsubscribe};
+    use heka_actors::router::Router;
+    use heka_actors::stats::RunnerStats;
+    use std::sync::Arc;
+
+    struct Count(Arc<RunnerStats>);
+    impl Actor for Count {
+        type Context = Context<Self>;
+    }
+    impl Handler<heka_actors::messages::Deliver> for Count {
+        type Result = ();
+        fn handle(&mut self, msg: heka_actors::messages::Deliver, _: &mut Context<Self>) {
+            self.0.queued.fetch_sub(1, Ordering::Relaxed);
+            RunnerStats::add(&self.0.received, msg.0.len() as u64);
+        }
+    }
+    in_system(|| async {
+        let router = Router::new(Arc::default()).start();
+        let stats: Arc<RunnerStats> = Arc::default();
+        let dest = Count(Arc::clone(&stats)).start();
+        let pack = |t: &str| {
+            let view =
+                heka_proto::MessageView::from_message(&crate::support::message(t, "p")).unwrap();
+            Arc::new(heka_actors::Pack::detached(view))
+        };
+        let subscribe = |matcher: &str| Subscribe {
+            name: "dest".into(),
+            matcher: Arc::new(heka_grammar::Matcher::compile(matcher).unwrap()),
+            signer: None,
+            recipient: dest.clone().recipient(),
+            stats: Arc::clone(&stats),
+        };
+        router.send(subscribe("Type == 'a'")).await.unwrap();
+        router
+            .send(Route(vec![pack("a"), pack("b")]))
+            .await
+            .unwrap();
+        // Same name: the matcher is replaced, not added.
+        router.send(subscribe("Type == 'b'")).await.unwrap();
+        router
+            .send(Route(vec![pack("a"), pack("b"), pack("b")]))
+            .await
+            .unwrap();
+        router.send(Unsubscribe("dest".into())).await.unwrap();
+        router
+            .send(Route(vec![pack("a"), pack("b")]))
+            .await
+            .unwrap();
+        assert!(eventually(5, || RunnerStats::get(&stats.received) == 3).await);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(RunnerStats::get(&stats.received), 3);
+        assert_eq!(RunnerStats::get(&stats.matched), 3);
+    });
+}
