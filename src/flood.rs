@@ -31,8 +31,8 @@ use heka_proto::signing::SigningKey;
 use self::config::ConfigError;
 use self::records::{Profile, RecordError};
 pub use self::send::{Summary, run};
-use crate::duration;
 use crate::flags::{self, Flag, FlagError};
+use heka_actors::config::parse_duration;
 
 /// Where messages go unless told otherwise (hekad's TcpInput port).
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:5565";
@@ -238,14 +238,12 @@ pub fn options(args: impl IntoIterator<Item = OsString>) -> Result<Options, Floo
     }
     if args.is_set(&DURATION) {
         let text = args.text(&DURATION).map_err(usage)?;
-        let limit =
-            duration::parse(&text).map_err(|e| invalid(&DURATION, text, e.reason.into()))?;
+        let limit = parse_duration(&text).map_err(|e| invalid(&DURATION, text, e))?;
         opts.duration = Some(limit).filter(|d| !d.is_zero());
     }
     if args.is_set(&INTERVAL) {
         let text = args.text(&INTERVAL).map_err(usage)?;
-        opts.message_interval =
-            duration::parse(&text).map_err(|e| invalid(&INTERVAL, text, e.reason.into()))?;
+        opts.message_interval = parse_duration(&text).map_err(|e| invalid(&INTERVAL, text, e))?;
     }
     let profile = &mut opts.profile;
     if args.is_set(&SIZE) {

@@ -18,14 +18,12 @@
 //! - [`inject`]: heka-inject, which sends one message to a TcpInput.
 //! - [`flood`]: heka-flood, the load generator (config file or flags).
 //! - [`host`]: hostname, pid, UUIDs and the clock, as messages carry them.
-//! - [`duration`]: Go's duration syntax (`"300ms"`, `"1m30s"`).
 
 #![deny(rust_2018_idioms)]
 
 pub mod cat;
 pub mod catalogue;
 pub mod daemon;
-pub mod duration;
 pub mod flags;
 pub mod flood;
 pub mod host;

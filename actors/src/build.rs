@@ -36,6 +36,24 @@ pub struct BuiltOutput {
     pub routing: Routing,
 }
 
+impl Routing {
+    /// The router subscription for runner `name`.
+    pub fn subscribe(
+        self,
+        name: &Arc<str>,
+        recipient: actix::Recipient<crate::messages::Deliver>,
+        stats: Arc<crate::stats::RunnerStats>,
+    ) -> crate::messages::Subscribe {
+        crate::messages::Subscribe {
+            name: Arc::clone(name),
+            matcher: self.matcher,
+            signer: self.signer,
+            recipient,
+            stats,
+        }
+    }
+}
+
 /// Everything built and ready to start.
 #[derive(Default)]
 pub struct Blueprint {

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::build::{Blueprint, BuiltOutput, build};
 use crate::catalogue::Catalogue;
 use crate::config::{Category, Globals, PluginSpec};
-use crate::messages::{Reopen, Route, Shutdown, Subscribe};
+use crate::messages::{Reopen, Route, Shutdown};
 use crate::pack::{Pack, PackPool};
 use crate::plugin::BuildError;
 use crate::report::Report;
@@ -146,13 +146,7 @@ impl Pipeline {
                     ctx.set_mailbox_capacity(chansize);
                     OutputRunner::new(e, spec, output, encoder, framing, st)
                 });
-                router_addr.do_send(Subscribe {
-                    name: Arc::clone(&name),
-                    matcher: routing.matcher,
-                    signer: routing.signer,
-                    recipient: addr.clone().recipient(),
-                    stats,
-                });
+                router_addr.do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
                 out_addrs.push((name, addr));
             }
             let mut filter_addrs = Vec::new();
@@ -168,13 +162,7 @@ impl Pipeline {
                     ctx.set_mailbox_capacity(chansize);
                     FilterRunner::new(e, spec, filter, m, st)
                 });
-                router_addr.do_send(Subscribe {
-                    name: Arc::clone(&name),
-                    matcher: routing.matcher,
-                    signer: routing.signer,
-                    recipient: addr.clone().recipient(),
-                    stats,
-                });
+                router_addr.do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
                 filter_addrs.push((name, addr));
             }
             let mut input_addrs = Vec::new();

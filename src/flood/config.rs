@@ -40,7 +40,7 @@ use serde::Deserialize;
 
 use super::Options;
 use super::records::Profile;
-use crate::duration;
+use heka_actors::config::parse_duration;
 
 /// One test table.
 #[derive(Debug, Clone, Deserialize)]
@@ -207,7 +207,7 @@ fn percentage(key: &str, value: f64) -> Result<f64, String> {
 }
 
 fn interval(key: &str, text: &str) -> Result<Duration, String> {
-    duration::parse(text).map_err(|e| format!("{key}: {e}"))
+    parse_duration(text).map_err(|e| format!("{key}: {e}"))
 }
 
 /// Reads `md5` or `sha1` (any case; empty is md5).

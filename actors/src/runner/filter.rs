@@ -14,7 +14,7 @@ use heka_grammar::Matcher;
 use heka_proto::{Message, MessageView};
 
 use crate::config::PluginSpec;
-use crate::messages::{Deliver, Drain, PluginExited, Route, Stop, Unsubscribe};
+use crate::messages::{Deliver, Drain, Route, Stop};
 use crate::pack::{Pack, PackRef, now_ns};
 use crate::plugin::{Filter, PluginError, message_defaults};
 use crate::runner::{Env, Identity, RestartPolicy, guarded};
@@ -230,7 +230,7 @@ impl FilterRunner {
         resume: Option<(Vec<PackRef>, usize)>,
     ) {
         self.plugin = None;
-        let Some(delay) = self.policy.next_delay() else {
+        let Some(delay) = self.id.next_restart(&mut self.policy, "Filter", &error) else {
             if let Some((batch, next)) = resume {
                 RunnerStats::add(
                     &self.id.stats.dropped,
@@ -240,8 +240,6 @@ impl FilterRunner {
             self.give_up(error);
             return;
         };
-        RunnerStats::add(&self.id.stats.restarts, 1);
-        tracing::error!(plugin = %self.id.name, error = %error, delay_ms = delay.as_millis() as u64, "Filter failed; restarting.");
         ctx.wait(
             actix::clock::sleep(delay)
                 .into_actor(self)
@@ -260,22 +258,9 @@ impl FilterRunner {
     }
 
     fn give_up(&mut self, error: String) {
-        let can_exit = self.spec.common.can_exit.unwrap_or(false);
-        tracing::error!(plugin = %self.id.name, error = %error, "Filter stopped: retries exhausted.");
+        // Queued deliveries reach a runner without a plugin: counted as dropped.
         self.plugin = None;
-        if can_exit {
-            // Stop new deliveries; what is queued is counted as dropped.
-            let _ = self
-                .env
-                .unsubscribe
-                .try_send(Unsubscribe(Arc::clone(&self.id.name)));
-        }
-        let _ = self.env.exits.try_send(PluginExited {
-            name: Arc::clone(&self.id.name),
-            type_name: Arc::clone(&self.id.type_name),
-            can_exit,
-            error,
-        });
+        self.id.exit(&self.env, &self.spec, "Filter", error);
     }
 
     /// Sends what the plugin injected to the router as pooled packs.

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
 use crate::config::PluginSpec;
-use crate::messages::{Drain, PluginExited, Route, Stop};
+use crate::messages::{Drain, Route, Stop};
 use crate::pack::{Pack, PackRef};
 use crate::plugin::{BuildError, Input, PluginError};
 pub use crate::runner::stream::StreamDefaults;
@@ -315,20 +315,11 @@ impl InputRunner {
         };
         drop(plugin);
         RunnerStats::add(&self.id.stats.errors, 1);
-        let Some(delay) = self.policy.next_delay() else {
+        let Some(delay) = self.id.next_restart(&mut self.policy, "Input", &error) else {
             self.finished.set(true);
-            let can_exit = self.spec.common.can_exit.unwrap_or(false);
-            tracing::error!(plugin = %self.id.name, error = %error, "Input stopped: retries exhausted.");
-            let _ = self.env.exits.try_send(PluginExited {
-                name: Arc::clone(&self.id.name),
-                type_name: Arc::clone(&self.id.type_name),
-                can_exit,
-                error,
-            });
+            self.id.exit(&self.env, &self.spec, "Input", error);
             return;
         };
-        RunnerStats::add(&self.id.stats.restarts, 1);
-        tracing::error!(plugin = %self.id.name, error = %error, delay_ms = delay.as_millis() as u64, "Input failed; restarting.");
         ctx.run_later(delay, |act, ctx| {
             match act.env.catalogue.input(&act.spec, &act.env.globals) {
                 Ok(plugin) => {

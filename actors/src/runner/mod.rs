@@ -15,7 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::catalogue::Catalogue;
-use crate::config::{Globals, PluginSpec, Retries};
+use crate::config::{Category, Globals, PluginSpec, Retries};
 use crate::messages::{PluginExited, Route, Unsubscribe};
 use crate::pack::PackPool;
 use crate::plugin::PluginError;
@@ -62,6 +62,40 @@ pub struct Identity {
     pub type_name: Arc<str>,
     /// Its statistics.
     pub stats: Arc<RunnerStats>,
+}
+
+impl Identity {
+    /// Counts a failure and returns the back-off before the rebuild, or
+    /// `None` when the plugin's retries are spent.
+    pub(crate) fn next_restart(
+        &self,
+        policy: &mut RestartPolicy,
+        kind: &str,
+        error: &str,
+    ) -> Option<Duration> {
+        let delay = policy.next_delay()?;
+        RunnerStats::add(&self.stats.restarts, 1);
+        tracing::error!(plugin = %self.name, error = %error, delay_ms = delay.as_millis() as u64, "{kind} failed; restarting.");
+        Some(delay)
+    }
+
+    /// The plugin gave up: a `can_exit` filter or output leaves the router,
+    /// and the supervisor decides (remove it, or stop hekad with status 1).
+    /// Control messages use `do_send`: they must not be lost to a full
+    /// mailbox, and there is at most one per runner.
+    pub(crate) fn exit(&self, env: &Env, spec: &PluginSpec, kind: &str, error: String) {
+        let can_exit = spec.common.can_exit.unwrap_or(false);
+        tracing::error!(plugin = %self.name, error = %error, "{kind} stopped: retries exhausted.");
+        if can_exit && matches!(spec.category, Category::Filter | Category::Output) {
+            env.unsubscribe.do_send(Unsubscribe(Arc::clone(&self.name)));
+        }
+        env.exits.do_send(PluginExited {
+            name: Arc::clone(&self.name),
+            type_name: Arc::clone(&self.type_name),
+            can_exit,
+            error,
+        });
+    }
 }
 
 /// Heka's `retries` back-off: doubling delay from `delay` up to `max_delay`,

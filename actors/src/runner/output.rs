@@ -13,7 +13,7 @@ use futures_util::FutureExt;
 
 use crate::catalogue::Catalogue;
 use crate::config::{Globals, PluginSpec};
-use crate::messages::{Deliver, Drain, PluginExited, Reopen, Stop, Unsubscribe};
+use crate::messages::{Deliver, Drain, Reopen, Stop};
 use crate::pack::{EncodedBatch, PackRef};
 use crate::plugin::{BuildError, Encoder, Output, PluginError};
 use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error};
@@ -195,13 +195,11 @@ impl OutputRunner {
 
     fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
         RunnerStats::add(&self.id.stats.errors, 1);
-        let Some(delay) = self.policy.next_delay() else {
+        let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
             RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
             self.give_up(error);
             return;
         };
-        RunnerStats::add(&self.id.stats.restarts, 1);
-        tracing::error!(plugin = %self.id.name, error = %error, delay_ms = delay.as_millis() as u64, "Output failed; restarting.");
         ctx.wait(
             actix::clock::sleep(delay)
                 .into_actor(self)
@@ -221,20 +219,7 @@ impl OutputRunner {
 
     fn give_up(&mut self, error: String) {
         self.exited = true;
-        let can_exit = self.spec.common.can_exit.unwrap_or(false);
-        tracing::error!(plugin = %self.id.name, error = %error, "Output stopped: retries exhausted.");
-        if can_exit {
-            let _ = self
-                .env
-                .unsubscribe
-                .try_send(Unsubscribe(Arc::clone(&self.id.name)));
-        }
-        let _ = self.env.exits.try_send(PluginExited {
-            name: Arc::clone(&self.id.name),
-            type_name: Arc::clone(&self.id.type_name),
-            can_exit,
-            error,
-        });
+        self.id.exit(&self.env, &self.spec, "Output", error);
     }
 
     fn call<F>(&mut self, what: &'static str, f: F) -> ResponseActFuture<Self, ()>
