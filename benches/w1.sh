@@ -5,6 +5,7 @@
 # discards bytes (the most any receiver could take).
 #
 # Run from the repository root: sh benches/w1.sh [messages] [poolsize]
+# (W1_MAXPROCS=2 in the environment spreads the runners over two threads)
 # Prints both rates and their ratio; fails if the CounterFilter did not
 # count every message.
 set -eu
@@ -32,7 +33,7 @@ wait
 
 # hekad.
 PORT=$(free_port)
-W1_PORT=$PORT W1_POOLSIZE=$POOL "$BIN"/hekad -config=benches/w1.toml 2>"$LOG" &
+W1_PORT=$PORT W1_POOLSIZE=$POOL W1_MAXPROCS=${W1_MAXPROCS:-1} "$BIN"/hekad -config=benches/w1.toml 2>"$LOG" &
 HEKAD=$!
 until grep -q Listening "$LOG"; do sleep 0.1; done
 RATE=$("$BIN"/heka-flood -address 127.0.0.1:"$PORT" -num "$N" 2>/dev/null | sed -n 's/^Sent [0-9]* messages. \([0-9.]*\) msg\/sec.*/\1/p')
@@ -42,7 +43,7 @@ sleep 0.5
 kill -TERM $HEKAD
 wait $HEKAD
 COUNTED=$(sed -n '/^CounterFilter:/,/ProcessMessageCount/s/^ *ProcessMessageCount: //p' "$LOG")
-echo "messages: $N  poolsize: $POOL  counted by CounterFilter: $COUNTED"
+echo "messages: $N  poolsize: $POOL  maxprocs: ${W1_MAXPROCS:-1}  counted by CounterFilter: $COUNTED"
 echo "baseline (discarding reader): $BASE msg/s"
 echo "hekad W1:                     $RATE msg/s"
 python3 -c "print('ratio hekad/baseline: %.3f' % ($RATE / $BASE))"

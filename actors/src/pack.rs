@@ -48,6 +48,12 @@ impl Pack {
         }
     }
 
+    /// Makes a pack built outside the pool count against it (inputs box
+    /// packs as they decode them and take permits when routing).
+    pub(crate) fn attach(&mut self, permit: Permit) {
+        self.permit = Some(permit);
+    }
+
     /// Whether this pack counts against a pool.
     pub fn is_pooled(&self) -> bool {
         self.permit.is_some()

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::FutureExt;
 use heka_proto::MessageView;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -102,13 +102,16 @@ impl InputCx {
 
     /// Routes whole messages made by the input itself.
     pub async fn deliver(&self, messages: Vec<MessageView>) -> Result<(), PluginError> {
-        let items = messages.into_iter().map(|m| (m, None)).collect();
-        self.route(items).await
+        let packs = messages
+            .into_iter()
+            .map(|m| Arc::new(Pack::detached(m)))
+            .collect();
+        self.route(packs).await
     }
 
     /// Takes packs from the input pool (waiting while it is empty) and hands
     /// them to the router, awaiting its reply: the back-pressure point.
-    async fn route(&self, mut items: Vec<(MessageView, Option<Bytes>)>) -> Result<(), PluginError> {
+    async fn route(&self, mut items: Vec<PackRef>) -> Result<(), PluginError> {
         let env = &self.inner.env;
         // Never ask for more than a quarter of the pool at once, so several
         // streams can make progress and a batch can always be satisfied.
@@ -119,7 +122,13 @@ impl InputCx {
             let packs: Vec<PackRef> = items
                 .drain(..take)
                 .zip(permits)
-                .map(|((view, signer), permit)| Arc::new(Pack::pooled(view, signer, 0, permit)))
+                .map(|(mut pack, permit)| {
+                    // Packs reach here straight from the stream, unshared.
+                    if let Some(fresh) = Arc::get_mut(&mut pack) {
+                        fresh.attach(permit);
+                    }
+                    pack
+                })
                 .collect();
             let n = packs.len() as u64;
             env.router
@@ -136,7 +145,7 @@ impl InputCx {
 pub struct StreamSink {
     cx: InputCx,
     stream: Stream,
-    out: Vec<(MessageView, Option<Bytes>)>,
+    out: Vec<PackRef>,
 }
 
 impl StreamSink {
