@@ -368,3 +368,67 @@ fn router_destinations_can_be_added_replaced_and_removed_while_running() {
         assert_eq!(RunnerStats::get(&stats.matched), 3);
     });
 }
+
+#[test]
+fn a_panicking_filter_is_restarted_and_goes_on_with_the_next_message() {
+    let echoes = sink("restart-echo");
+    in_system(|| async {
+        let mut filter = spec("echo", "EchoFilter", "");
+        filter.common.message_matcher = Some("Type == 'text'".into());
+        filter.common.retries.delay = std::time::Duration::from_millis(5);
+        filter.common.retries.max_jitter = std::time::Duration::ZERO;
+        filter.common.retries.max_retries = 3;
+        let specs = vec![
+            spec(
+                "lines",
+                "TextInput",
+                "text = \"one\\nboom\\ntwo\\nboom again\\nthree\\n\"",
+            ),
+            spec("LineSplitter", "LineSplitter", ""),
+            filter,
+            output("echoes", "restart-echo", "Type == 'text.seen'"),
+        ];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        assert!(eventually(10, || echoes.got.lock().unwrap().len() == 3).await);
+        let stats = pipeline.stats("echo").unwrap();
+        assert_eq!(stats.restarts.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(pipeline.stop().await, 0);
+    });
+    let echoed: Vec<String> = echoes
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    assert_eq!(echoed, ["one\n", "two\n", "three\n"]);
+}
+
+#[test]
+fn a_failing_input_is_restarted_per_retries_then_stops_the_pipeline() {
+    let out = sink("attempts");
+    let code = in_system(|| async {
+        let mut input = spec("flaky", "FailInput", "");
+        input.common.retries.delay = std::time::Duration::from_millis(5);
+        input.common.retries.max_jitter = std::time::Duration::ZERO;
+        input.common.retries.max_retries = 2;
+        let specs = vec![input, output("all", "attempts", "TRUE")];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        let code = tokio::time::timeout(std::time::Duration::from_secs(10), pipeline.finished())
+            .await
+            .expect("the pipeline stopped by itself");
+        assert_eq!(
+            pipeline
+                .stats("flaky")
+                .unwrap()
+                .restarts
+                .load(Ordering::Relaxed),
+            2
+        );
+        code
+    });
+    assert_eq!(code, 1);
+    // One message per run (the first and two restarts), all delivered at shutdown.
+    assert_eq!(out.got.lock().unwrap().len(), 3);
+}

@@ -104,6 +104,19 @@ impl Input for GenInput {
     }
 }
 
+/// Delivers one message, then fails: exercises input restarts.
+struct FailInput;
+
+impl Input for FailInput {
+    fn run<'a>(&'a mut self, cx: InputCx) -> LocalBoxFuture<'a, Result<(), PluginError>> {
+        Box::pin(async move {
+            let view = MessageView::from_message(&message("attempt", "x")).unwrap();
+            cx.deliver(vec![view]).await?;
+            Err(PluginError::fatal("the input broke"))
+        })
+    }
+}
+
 /// Feeds the text of option `text` through its splitter in 3-byte chunks.
 struct TextInput {
     text: String,
@@ -213,6 +226,10 @@ pub fn catalogue() -> Catalogue {
                     msg_type: opt_str(spec, "type").unwrap_or_else(|| "gen".into()),
                 }))
             }),
+        },
+        PluginEntry {
+            type_name: "FailInput",
+            factory: Factory::Input(|_, _| Ok(Box::new(FailInput))),
         },
         PluginEntry {
             type_name: "TextInput",
