@@ -158,6 +158,11 @@ pub struct EncodedBatch {
     pub ends: Vec<usize>,
     /// The packs, in the same order.
     pub packs: Vec<PackRef>,
+    /// 0 for the first `write` of this batch to an output instance, then
+    /// 1, 2, … for each call after a `Retry` (the same bytes again). An
+    /// output that keeps progress across a Retry (what it already buffered
+    /// or sent) trusts it only when this is above 0.
+    pub attempt: u32,
 }
 
 impl EncodedBatch {
@@ -186,6 +191,7 @@ impl EncodedBatch {
         self.data.clear();
         self.ends.clear();
         self.packs.clear();
+        self.attempt = 0;
     }
 }
 
@@ -218,6 +224,7 @@ mod tests {
             data: b"onetwothree".to_vec(),
             ends: vec![3, 6, 11],
             packs: vec![],
+            attempt: 0,
         };
         let recs: Vec<&[u8]> = batch.records().collect();
         assert_eq!(recs, [&b"one"[..], b"two", b"three"]);

@@ -81,25 +81,6 @@ pub enum FlushOperator {
     Or,
 }
 
-/// Identifies the batch a retried `write` call carries (the runner passes
-/// the same batch again after a Retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BatchMark {
-    data: usize,
-    len: usize,
-    records: usize,
-}
-
-impl BatchMark {
-    fn of(batch: &EncodedBatch) -> BatchMark {
-        BatchMark {
-            data: batch.data.as_ptr() as usize,
-            len: batch.data.len(),
-            records: batch.len(),
-        }
-    }
-}
-
 /// Appends encoded records to a file, with Heka's flush rules.
 #[derive(Debug)]
 pub struct FileOutput {
@@ -117,8 +98,6 @@ pub struct FileOutput {
     pending_records: usize,
     /// A flush tick came since the last flush.
     interval_due: bool,
-    /// The batch already copied into `pending` whose write returned Retry.
-    held: Option<BatchMark>,
 }
 
 fn parse_octal(spec: &PluginSpec, key: &str, text: &str) -> Result<u32, BuildError> {
@@ -212,7 +191,6 @@ impl FileOutput {
             written: 0,
             pending_records: 0,
             interval_due: false,
-            held: None,
         })
     }
 
@@ -263,18 +241,15 @@ impl FileOutput {
     }
 
     fn write_batch(&mut self, batch: &EncodedBatch) -> Result<(), PluginError> {
-        let mark = BatchMark::of(batch);
-        if self.held.take() != Some(mark) {
+        // A Retry call carries the same batch, already in `pending`.
+        if batch.attempt == 0 {
             self.pending.extend_from_slice(&batch.data);
             self.pending_records += batch.len();
         }
         if !self.flush_due() {
             return Ok(());
         }
-        self.write_pending().inspect_err(|_| {
-            // The batch is in `pending`: the retry must not copy it again.
-            self.held = Some(mark);
-        })
+        self.write_pending()
     }
 
     fn tick(&mut self) -> Result<(), PluginError> {
@@ -496,9 +471,11 @@ mod tests {
         std::fs::rename(&path, dir.path().join("moved")).unwrap();
         std::fs::create_dir(&path).unwrap();
         assert!(matches!(run(out.reopen()), Err(PluginError::Retry(_))));
-        let b = batch(&["b", "c"]);
+        // As the runner does: the same batch again, its attempt counted.
+        let mut b = batch(&["b", "c"]);
         for _ in 0..3 {
             assert!(matches!(run(out.write(&b)), Err(PluginError::Retry(_))));
+            b.attempt += 1;
         }
         std::fs::remove_dir(&path).unwrap();
         run(out.write(&b)).unwrap();

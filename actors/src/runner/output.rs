@@ -145,6 +145,9 @@ impl OutputRunner {
             return;
         };
         let started = std::time::Instant::now();
+        let mut batch = batch;
+        // A (re)built output has no memory of this batch.
+        batch.attempt = 0;
         let fut = async move {
             let mut backoff = Duration::from_millis(10);
             let result = loop {
@@ -157,6 +160,7 @@ impl OutputRunner {
                         tracing::debug!(error = %text, "Output asked to retry.");
                         actix::clock::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
+                        batch.attempt += 1;
                     }
                     other => break other,
                 }

@@ -119,25 +119,6 @@ fn default_keep_alive_period() -> u64 {
     DEFAULT_KEEP_ALIVE_PERIOD
 }
 
-/// Identifies the batch a retried `write` call carries (the runner passes
-/// the same batch again after a Retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BatchMark {
-    data: usize,
-    len: usize,
-    records: usize,
-}
-
-impl BatchMark {
-    fn of(batch: &EncodedBatch) -> BatchMark {
-        BatchMark {
-            data: batch.data.as_ptr() as usize,
-            len: batch.data.len(),
-            records: batch.len(),
-        }
-    }
-}
-
 /// Sends encoded records over one TCP connection.
 #[derive(Debug)]
 pub struct TcpOutput {
@@ -151,7 +132,7 @@ pub struct TcpOutput {
     /// Records written on the current connection (for `reconnect_after`).
     since_connect: u64,
     /// The batch a Retry interrupted and the record to resume it at.
-    resume: Option<(BatchMark, usize)>,
+    resume: Option<usize>,
     /// Whether the last attempt failed (log the outage once, not per retry).
     failing: bool,
 }
@@ -240,9 +221,9 @@ impl TcpOutput {
         Ok(())
     }
 
-    fn fail(&mut self, mark: BatchMark, next: usize, doing: &str, err: io::Error) -> PluginError {
+    fn fail(&mut self, next: usize, doing: &str, err: io::Error) -> PluginError {
         self.conn = None;
-        self.resume = Some((mark, next));
+        self.resume = Some(next);
         if !self.failing {
             self.failing = true;
             tracing::warn!(address = %self.address, error = %err, "TcpOutput {doing} failed; retrying.");
@@ -251,14 +232,14 @@ impl TcpOutput {
     }
 
     async fn write_batch(&mut self, batch: &EncodedBatch) -> Result<(), PluginError> {
-        let mark = BatchMark::of(batch);
+        // A Retry call carries the same batch: resume where it broke off.
         let mut next = match self.resume.take() {
-            Some((resumed, index)) if resumed == mark => index,
+            Some(index) if batch.attempt > 0 => index,
             _ => 0,
         };
         while next < batch.len() {
             if let Err(err) = self.ensure_connected().await {
-                return Err(self.fail(mark, next, "connecting to", err));
+                return Err(self.fail(next, "connecting to", err));
             }
             // Records for this connection: all, or up to `reconnect_after`.
             let last = match self.reconnect_after {
@@ -274,7 +255,7 @@ impl TcpOutput {
             let (written, result) = conn.write_counted(&batch.data[start..end]).await;
             if let Err(err) = result {
                 let resume = resume_index(&batch.ends, start + written);
-                return Err(self.fail(mark, resume, "writing to", err));
+                return Err(self.fail(resume, "writing to", err));
             }
             if self.failing {
                 self.failing = false;

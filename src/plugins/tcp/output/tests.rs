@@ -41,7 +41,7 @@ fn batch(records: &[&str]) -> EncodedBatch {
 
 /// Calls `write` like the OutputRunner does: again with the same batch
 /// after every Retry, with a short pause. Returns the Retry count.
-async fn write_until_ok(out: &mut TcpOutput, batch: &EncodedBatch) -> usize {
+async fn write_until_ok(out: &mut TcpOutput, batch: &mut EncodedBatch) -> usize {
     let mut retries = 0;
     loop {
         match within(out.write(batch)).await {
@@ -49,6 +49,7 @@ async fn write_until_ok(out: &mut TcpOutput, batch: &EncodedBatch) -> usize {
             Err(PluginError::Retry(_)) if retries < 100 => retries += 1,
             Err(err) => panic!("after {retries} retries: {err}"),
         }
+        batch.attempt += 1;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -88,13 +89,13 @@ async fn refused_at_start_is_retried_until_the_peer_listens() {
     let (listener, addr) = listen().await;
     drop(listener);
     let mut out = output(addr, &[]);
-    let b = batch(&["a", "b"]);
+    let mut b = batch(&["a", "b"]);
     assert!(matches!(
         within(out.write(&b)).await,
         Err(PluginError::Retry(_))
     ));
     let reader = read_one(TcpListener::bind(addr).await.unwrap());
-    write_until_ok(&mut out, &b).await;
+    write_until_ok(&mut out, &mut b).await;
     within(out.shutdown()).await.unwrap();
     assert_eq!(within(reader).await.unwrap(), b"ab");
 }
@@ -118,7 +119,7 @@ async fn survives_the_listener_dropping_and_coming_back() {
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     // The next batch finds the connection closed and the port refusing.
-    let second = batch(&["b1;", "b2;"]);
+    let mut second = batch(&["b1;", "b2;"]);
     assert!(matches!(
         within(out.write(&second)).await,
         Err(PluginError::Retry(_))
@@ -129,8 +130,8 @@ async fn survives_the_listener_dropping_and_coming_back() {
     ));
     // The peer comes back on the same port; the same batch is resent.
     let reader = read_one(TcpListener::bind(addr).await.unwrap());
-    write_until_ok(&mut out, &second).await;
-    write_until_ok(&mut out, &batch(&["c1;"])).await;
+    write_until_ok(&mut out, &mut second).await;
+    write_until_ok(&mut out, &mut batch(&["c1;"])).await;
     within(out.shutdown()).await.unwrap();
     assert_eq!(within(reader).await.unwrap(), b"b1;b2;c1;");
 }

@@ -125,7 +125,7 @@ async fn resends_after_the_peer_closes(close_notify: bool) {
     within(out.write(&first)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let second = payloads("b", 2, 5);
-    write_until_ok(&mut out, &framed(&second)).await;
+    write_until_ok(&mut out, &mut framed(&second)).await;
     within(out.shutdown()).await.unwrap();
     let (got_first, rest) = within(peer).await.unwrap();
     assert_eq!(unframe(&got_first), payloads("a", 3, 5));
