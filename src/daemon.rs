@@ -118,6 +118,10 @@ fn check(config: &Config, path: &Path) -> ExitCode {
 }
 
 fn run(config: Config) -> anyhow::Result<i32> {
+    // Heka creates its writable state directory at startup.
+    let base_dir = &config.globals.base_dir;
+    std::fs::create_dir_all(base_dir)
+        .with_context(|| format!("creating base_dir {}", base_dir.display()))?;
     let _pid_file = match &config.globals.pid_file {
         Some(path) => Some(PidFile::create(path)?),
         None => None,

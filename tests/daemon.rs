@@ -443,3 +443,34 @@ fn sighup_makes_file_output_reopen_its_path() {
         "{new}"
     );
 }
+
+#[test]
+fn pid_file_and_base_dir_are_handled_like_heka() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let pid_file = dir.path().join("hekad.pid");
+    let base = dir.path().join("state/nested");
+    let config = format!(
+        "[hekad]\nbase_dir = {base:?}\npid_file = {pid:?}\n\n[TcpInput]\naddress = \"127.0.0.1:{port}\"\n\n[CounterFilter]\n",
+        base = base.display().to_string(),
+        pid = pid_file.display().to_string()
+    );
+    let daemon = Daemon::start(dir.path(), &config, Some(port));
+    assert!(base.is_dir(), "base_dir was not created");
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), daemon.pid().to_string());
+    // A second hekad with the same pid_file refuses to start.
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = Daemon::start(
+        second_dir.path(),
+        &config.replace(&port.to_string(), &free_port().to_string()),
+        None,
+    );
+    let (status, log) = second.wait(20);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains("names a running process"), "{log}");
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(20);
+    assert!(status.success(), "{log}");
+    assert!(!pid_file.exists(), "pid_file left behind");
+}
