@@ -4,14 +4,13 @@
 //! router without waiting, so a filter never deadlocks against a router that
 //! is itself waiting for this filter's mailbox.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use heka_grammar::Matcher;
 use heka_proto::{Message, MessageView};
+use tokio::sync::watch;
 
 use crate::config::PluginSpec;
 use crate::messages::{Deliver, Drain, Route, Stop};
@@ -128,7 +127,8 @@ pub struct FilterRunner {
     cx: FilterCx,
     policy: RestartPolicy,
     ticker: Option<Duration>,
-    in_flight: Rc<Cell<usize>>,
+    /// Injection batches sent to the router and not yet answered.
+    in_flight: watch::Sender<usize>,
 }
 
 impl FilterRunner {
@@ -168,7 +168,7 @@ impl FilterRunner {
             plugin: Some(plugin),
             cx,
             ticker,
-            in_flight: Rc::new(Cell::new(0)),
+            in_flight: watch::channel(0).0,
         }
     }
 
@@ -311,13 +311,13 @@ impl FilterRunner {
         if packs.is_empty() {
             return;
         }
-        let in_flight = Rc::clone(&self.in_flight);
-        in_flight.set(in_flight.get() + 1);
+        self.in_flight.send_modify(|n| *n += 1);
+        let in_flight = self.in_flight.clone();
         let send = self.env.router.send(Route(packs));
         ctx.spawn(
             async move {
                 let _ = send.await;
-                in_flight.set(in_flight.get() - 1);
+                in_flight.send_modify(|n| *n -= 1);
             }
             .into_actor(self),
         );
@@ -378,12 +378,10 @@ impl Handler<Drain> for FilterRunner {
             });
             self.flush_injected(ctx);
         }
-        let in_flight = Rc::clone(&self.in_flight);
+        let mut in_flight = self.in_flight.subscribe();
         Box::pin(
             async move {
-                while in_flight.get() > 0 {
-                    actix::clock::sleep(Duration::from_millis(1)).await;
-                }
+                let _ = in_flight.wait_for(|n| *n == 0).await;
             }
             .into_actor(self),
         )

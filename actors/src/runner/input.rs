@@ -4,7 +4,6 @@
 //! router's reply before taking more. A full pool or a busy router therefore
 //! stops the input reading, and TCP pushes back on the sender.
 
-use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -219,7 +218,8 @@ pub struct InputRunner {
     settings: Arc<Settings>,
     stop: watch::Sender<bool>,
     policy: RestartPolicy,
-    finished: Rc<Cell<bool>>,
+    /// True while no run future is in flight.
+    finished: watch::Sender<bool>,
 }
 
 impl InputRunner {
@@ -253,7 +253,7 @@ impl InputRunner {
             spec,
             plugin: Some(plugin),
             stop: watch::channel(false).0,
-            finished: Rc::new(Cell::new(false)),
+            finished: watch::channel(false).0,
         }
     }
 
@@ -294,7 +294,7 @@ impl InputRunner {
         let Some(mut plugin) = self.plugin.take() else {
             return;
         };
-        self.finished.set(false);
+        self.finished.send_replace(false);
         let run = async move {
             let result = std::panic::AssertUnwindSafe(plugin.run(cx))
                 .catch_unwind()
@@ -315,7 +315,7 @@ impl InputRunner {
         ctx: &mut Context<Self>,
     ) {
         if *self.stop.borrow() {
-            self.finished.set(true);
+            self.finished.send_replace(true);
             return;
         }
         let error = match result {
@@ -325,7 +325,7 @@ impl InputRunner {
         drop(plugin);
         RunnerStats::add(&self.id.stats.errors, 1);
         let Some(delay) = self.id.next_restart(&mut self.policy, "Input", &error) else {
-            self.finished.set(true);
+            self.finished.send_replace(true);
             self.id.exit(&self.env, &self.spec, "Input", error);
             return;
         };
@@ -372,14 +372,12 @@ impl Handler<Drain> for InputRunner {
         let _ = self.stop.send(true);
         if self.plugin.is_some() {
             // Not running (waiting for a restart): nothing in flight.
-            self.finished.set(true);
+            self.finished.send_replace(true);
         }
-        let finished = Rc::clone(&self.finished);
+        let mut finished = self.finished.subscribe();
         Box::pin(
             async move {
-                while !finished.get() {
-                    actix::clock::sleep(std::time::Duration::from_millis(1)).await;
-                }
+                let _ = finished.wait_for(|done| *done).await;
             }
             .into_actor(self),
         )
