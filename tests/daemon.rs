@@ -173,8 +173,18 @@ fn a_bad_signature_delivers_nothing_and_is_counted() {
     let log = daemon.log();
     let report = &log[log.find("====Inputs====").unwrap()..];
     let input = &report[report.find("TcpInput:").unwrap()..];
+    let input = &input[..input.find("====").unwrap()];
     assert!(input.contains("DroppedMessageCount: 300"), "{input}");
     assert!(input.contains("RoutedMessageCount: 200"), "{input}");
+    // The splitter and decoder instances report under `<input>-<template>`.
+    let splitter = &report[report.find("TcpInput-signed:").expect("splitter row")..];
+    assert!(splitter.contains("DroppedMessageCount: 300"), "{splitter}");
+    let decoder = &report[report
+        .find("TcpInput-ProtobufDecoder:")
+        .expect("decoder row")..];
+    assert!(decoder.contains("ProcessMessageCount: 200"), "{decoder}");
+    let encoder = &report[report.find("out-ProtobufEncoder:").expect("encoder row")..];
+    assert!(encoder.contains("ProcessMessageCount: 200"), "{encoder}");
     daemon.signal("TERM");
     let (status, log) = daemon.wait(20);
     assert!(status.success(), "{log}");

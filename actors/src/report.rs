@@ -70,9 +70,7 @@ impl Report {
         ));
         for row in rows {
             let s = &row.stats;
-            let mut metrics = vec![
-                ("InChanCapacity", RunnerStats::get(&s.capacity), "count"),
-                ("InChanLength", RunnerStats::get(&s.queued), "count"),
+            let counts = [
                 (
                     "ReceivedMessageCount",
                     RunnerStats::get(&s.received),
@@ -89,24 +87,41 @@ impl Report {
                     "count",
                 ),
                 ("DroppedMessageCount", RunnerStats::get(&s.dropped), "count"),
-                ("RestartCount", RunnerStats::get(&s.restarts), "count"),
-                ("ProcessMessageAvgDuration", s.average_ns(), "ns"),
             ];
-            match row.category {
-                Category::Filter | Category::Output => {
-                    metrics.insert(
-                        2,
-                        ("MatchedMessageCount", RunnerStats::get(&s.matched), "count"),
-                    );
+            let metrics = match row.category {
+                // Templates instantiated inside runners: no mailbox of their own.
+                Category::Splitter | Category::Decoder | Category::Encoder => counts.to_vec(),
+                category => {
+                    let mut metrics = vec![
+                        ("InChanCapacity", RunnerStats::get(&s.capacity), "count"),
+                        ("InChanLength", RunnerStats::get(&s.queued), "count"),
+                    ];
+                    if matches!(category, Category::Filter | Category::Output) {
+                        metrics.push((
+                            "MatchedMessageCount",
+                            RunnerStats::get(&s.matched),
+                            "count",
+                        ));
+                    }
+                    metrics.extend(counts);
+                    metrics.push(("RestartCount", RunnerStats::get(&s.restarts), "count"));
+                    metrics.push(("ProcessMessageAvgDuration", s.average_ns(), "ns"));
+                    match category {
+                        Category::Input => metrics.push((
+                            "RoutedMessageCount",
+                            RunnerStats::get(&s.injected),
+                            "count",
+                        )),
+                        Category::Filter => metrics.push((
+                            "InjectMessageCount",
+                            RunnerStats::get(&s.injected),
+                            "count",
+                        )),
+                        _ => {}
+                    }
+                    metrics
                 }
-                Category::Input => {
-                    metrics.push(("RoutedMessageCount", RunnerStats::get(&s.injected), "count"))
-                }
-                _ => {}
-            }
-            if row.category == Category::Filter {
-                metrics.push(("InjectMessageCount", RunnerStats::get(&s.injected), "count"));
-            }
+            };
             report
                 .rows
                 .push((row.category.report_name(), row.name.to_string(), metrics));

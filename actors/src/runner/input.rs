@@ -20,7 +20,7 @@ use crate::messages::{Drain, Route, Stop};
 use crate::pack::{Pack, PackRef};
 use crate::plugin::{BuildError, Input, PluginError};
 pub use crate::runner::stream::StreamDefaults;
-use crate::runner::stream::{Settings, Stream};
+use crate::runner::stream::{Settings, Stream, StreamStats};
 use crate::runner::{Env, Identity, RestartPolicy, panic_error};
 use crate::stats::RunnerStats;
 
@@ -79,9 +79,20 @@ impl InputCx {
         };
         let splitter_spec = template(&self.inner.splitter)?;
         let splitter = env.catalogue.splitter(splitter_spec, &env.globals)?;
-        let decoder = match &self.inner.decoder {
-            Some(name) => Some(env.catalogue.decoder(template(name)?, &env.globals)?),
+        let decoder_spec = self.inner.decoder.as_deref().map(template).transpose()?;
+        let decoder = match decoder_spec {
+            Some(spec) => Some(env.catalogue.decoder(spec, &env.globals)?),
             None => None,
+        };
+        let row = |spec: &PluginSpec| {
+            let name: Arc<str> = format!("{}-{}", self.inner.spec.name, spec.name).into();
+            env.stats
+                .register(&name, spec.category, &spec.type_name.as_str().into())
+        };
+        let stats = StreamStats {
+            input: Arc::clone(&self.inner.stats),
+            splitter: row(splitter_spec),
+            decoder: decoder_spec.map(row),
         };
         let min_buffer = splitter_spec.common.min_buffer_size.unwrap_or(8 * 1024);
         let stream = Stream::new(
@@ -89,7 +100,7 @@ impl InputCx {
             decoder,
             Arc::clone(&self.inner.settings),
             defaults,
-            Arc::clone(&self.inner.stats),
+            stats,
             min_buffer,
         );
         Ok(StreamSink {

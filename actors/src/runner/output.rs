@@ -26,6 +26,7 @@ pub struct OutputRunner {
     spec: PluginSpec,
     output: Option<Box<dyn Output>>,
     encoder: Option<Box<dyn Encoder>>,
+    encoder_stats: Option<Arc<RunnerStats>>,
     use_framing: bool,
     scratch: Vec<u8>,
     spare: Option<EncodedBatch>,
@@ -75,7 +76,23 @@ impl OutputRunner {
         use_framing: bool,
         stats: Arc<RunnerStats>,
     ) -> Self {
+        // The encoder's report row, `<output>-<encoder>` as Heka names it.
+        let encoder_stats = spec
+            .common
+            .encoder
+            .as_deref()
+            .and_then(|name| env.spec(name))
+            .filter(|_| encoder.is_some())
+            .map(|template| {
+                let name: Arc<str> = format!("{}-{}", spec.name, template.name).into();
+                env.stats.register(
+                    &name,
+                    template.category,
+                    &template.type_name.as_str().into(),
+                )
+            });
         OutputRunner {
+            encoder_stats,
             id: Identity {
                 name: spec.name.as_str().into(),
                 type_name: spec.type_name.as_str().into(),
@@ -117,6 +134,13 @@ impl OutputRunner {
                     guarded(|| encoder.encode(&pack, data))
                 }
             };
+            if let Some(stats) = &self.encoder_stats {
+                RunnerStats::add(&stats.received, 1);
+                match &result {
+                    Ok(()) => RunnerStats::add(&stats.processed, 1),
+                    Err(_) => RunnerStats::add(&stats.errors, 1),
+                }
+            }
             match result {
                 Ok(()) if self.encoder.is_some() && batch.data.len() == start => {
                     // The encoder chose to skip this message.

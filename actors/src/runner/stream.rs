@@ -34,12 +34,21 @@ pub(crate) struct Settings {
     pub log_decode_failures: bool,
 }
 
+/// Where a stream counts: its input's row, and the rows of the splitter and
+/// decoder templates it instantiated (`<input>-<splitter>`, as Heka names
+/// them in reports), shared by every stream of the input.
+pub(crate) struct StreamStats {
+    pub input: Arc<RunnerStats>,
+    pub splitter: Arc<RunnerStats>,
+    pub decoder: Option<Arc<RunnerStats>>,
+}
+
 pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
     decoder: Option<Box<dyn Decoder>>,
     settings: Arc<Settings>,
     defaults: StreamDefaults,
-    stats: Arc<RunnerStats>,
+    stats: StreamStats,
     pub buf: BytesMut,
     decoded: Vec<MessageView>,
     failed: Option<MessageView>,
@@ -51,7 +60,7 @@ impl Stream {
         decoder: Option<Box<dyn Decoder>>,
         settings: Arc<Settings>,
         defaults: StreamDefaults,
-        stats: Arc<RunnerStats>,
+        stats: StreamStats,
         min_buffer: usize,
     ) -> Stream {
         Stream {
@@ -80,11 +89,13 @@ impl Stream {
             };
             match event {
                 SplitEvent::Record { data, signer } => {
-                    RunnerStats::add(&self.stats.received, 1);
+                    RunnerStats::add(&self.stats.input.received, 1);
+                    RunnerStats::add(&self.stats.splitter.processed, 1);
                     self.record(data, signer, out)?;
                 }
                 SplitEvent::Dropped { len, reason } => {
-                    RunnerStats::add(&self.stats.dropped, 1);
+                    RunnerStats::add(&self.stats.input.dropped, 1);
+                    RunnerStats::add(&self.stats.splitter.dropped, 1);
                     tracing::warn!(plugin = %self.settings.input, bytes = len, reason = %reason, "Input dropped data.");
                 }
             }
@@ -154,7 +165,15 @@ impl Stream {
             _ => None,
         };
         let decoded = &mut self.decoded;
-        match guarded(|| decoder.decode(incoming, decoded)) {
+        let result = guarded(|| decoder.decode(incoming, decoded));
+        if let Some(stats) = &self.stats.decoder {
+            RunnerStats::add(&stats.received, 1);
+            match &result {
+                Ok(()) => RunnerStats::add(&stats.processed, self.decoded.len() as u64),
+                Err(_) => RunnerStats::add(&stats.errors, 1),
+            }
+        }
+        match result {
             Ok(()) => {
                 out.extend(
                     self.decoded
@@ -188,8 +207,11 @@ impl Stream {
                 self.failed = MessageView::from_message(&msg).ok();
             }
             None => {
-                RunnerStats::add(&self.stats.dropped, 1);
-                RunnerStats::add(&self.stats.errors, 1);
+                RunnerStats::add(&self.stats.input.dropped, 1);
+                RunnerStats::add(&self.stats.input.errors, 1);
+                if let Some(stats) = &self.stats.decoder {
+                    RunnerStats::add(&stats.dropped, 1);
+                }
             }
         }
     }
