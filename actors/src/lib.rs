@@ -15,8 +15,9 @@
 //! their compiled matcher.
 //!
 //! **Run.** Inputs read bytes into a [`runner::input::StreamSink`], which
-//! splits, decodes, takes packs from the input [`pack::PackPool`] and awaits
-//! the router's reply per batch. The router matches each pack and hands
+//! splits, decodes, takes packs from the input [`pack::PackPool`] and hands
+//! each batch to the router with `try_send`, parking on `send()` when the
+//! router's mailbox is full. The router matches each pack and hands
 //! every destination one batch with `try_send`, parking on a full mailbox
 //! with its own paused. Filters inject through a separate pool; outputs
 //! encode, frame and write one batch at a time. Back pressure is therefore

@@ -10,9 +10,9 @@ use heka_grammar::Matcher;
 use crate::pack::PackRef;
 use crate::stats::RunnerStats;
 
-/// Packs for the router to match and forward. The reply comes once the
-/// router has handed every pack on (or parked on a full destination), so a
-/// sender that awaits it never has more than one batch outstanding.
+/// Packs for the router to match and forward. Senders use `try_send` and
+/// park on `send()` only while the router's mailbox is full, one batch at a
+/// time; every pack holds a pool permit, so what is in flight is bounded.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Route(pub Vec<PackRef>);

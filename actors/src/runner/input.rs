@@ -1,13 +1,15 @@
 //! InputRunner: the actor that owns one input. It runs the input's future on
 //! its arbiter; the input reads bytes into [`StreamSink`]s, which split,
-//! decode, take packs from the input pool and route them, awaiting the
-//! router's reply before taking more. A full pool or a busy router therefore
-//! stops the input reading, and TCP pushes back on the sender.
+//! decode, take packs from the input pool and hand them to the router
+//! (`try_send`, or a parked `send()` while its mailbox is full). An empty
+//! pool or a full router therefore stops the input reading, and TCP pushes
+//! back on the sender.
 
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix::dev::SendError;
 use actix::prelude::*;
 use bytes::BytesMut;
 use futures_util::FutureExt;
@@ -120,7 +122,7 @@ impl InputCx {
     }
 
     /// Takes packs from the input pool (waiting while it is empty) and hands
-    /// them to the router, awaiting its reply: the back-pressure point.
+    /// them to the router: the back-pressure point.
     async fn route(&self, mut items: Vec<PackRef>) -> Result<(), PluginError> {
         let env = &self.inner.env;
         // Never ask for more than a quarter of the pool at once, so several
@@ -141,10 +143,19 @@ impl InputCx {
                 })
                 .collect();
             let n = packs.len() as u64;
-            env.router
-                .send(Route(packs))
-                .await
-                .map_err(|_| PluginError::fatal("the router is gone"))?;
+            // Hand over without a round trip while the router has room (a
+            // cross-thread reply per batch costs more than the batch); park
+            // on `send()` when its mailbox is full. One batch at a time per
+            // stream keeps records in order, and the pool bounds the rest.
+            match env.router.try_send(Route(packs)) {
+                Ok(()) => {}
+                Err(SendError::Full(route)) => env
+                    .router
+                    .send(route)
+                    .await
+                    .map_err(|_| PluginError::fatal("the router is gone"))?,
+                Err(SendError::Closed(_)) => return Err(PluginError::fatal("the router is gone")),
+            }
             RunnerStats::add(&self.inner.stats.injected, n);
         }
         Ok(())
