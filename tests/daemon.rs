@@ -70,6 +70,20 @@ fn count(path: &std::path::Path) -> u64 {
         .unwrap_or_else(|_| panic!("heka-cat count: {stdout}"))
 }
 
+/// Waits (bounded) until the file at `path` holds `n` records.
+fn wait_for_records(path: &std::path::Path, n: u64, daemon: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(path.exists() && count(path) == n) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never held {n} records:\n{}",
+            path.display(),
+            daemon.log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn run_ok(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
@@ -97,14 +111,7 @@ fn injected_and_flooded_messages_arrive_byte_identical() {
         "-type",
         "e2e",
     ]));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(out.exists() && count(&out) == 1) {
-        assert!(
-            Instant::now() < deadline,
-            "the injected message never reached the file"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_records(&out, 1, &daemon);
     run_ok(heka_flood().args(["-address", &address, "-num", "20000", "-variable"]));
     tee.join().unwrap();
     daemon.signal("TERM");
@@ -155,15 +162,7 @@ fn a_bad_signature_delivers_nothing_and_is_counted() {
         "-sign",
         "ops:0:md5:the right key",
     ]));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !(out.exists() && count(&out) == 200) {
-        assert!(
-            Instant::now() < deadline,
-            "the signed messages never arrived:\n{}",
-            daemon.log()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_records(&out, 200, &daemon);
     daemon.signal("USR1");
     assert!(
         daemon.wait_for_log("====Outputs====", 10),
@@ -420,25 +419,14 @@ fn sighup_makes_file_output_reopen_its_path() {
     let out = dir.path().join("rotating.heka");
     let daemon = Daemon::start(dir.path(), &file_config(port, &out, ""), Some(port));
     let addr = format!("127.0.0.1:{port}");
-    let wait_count = |path: &std::path::Path, n: u64| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !(path.exists() && count(path) == n) {
-            assert!(
-                Instant::now() < deadline,
-                "{} never held {n} records",
-                path.display()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    };
     run_ok(heka_inject().args(["-heka", &addr, "-payload", "before rotation"]));
-    wait_count(&out, 1);
+    wait_for_records(&out, 1, &daemon);
     let rotated = dir.path().join("rotating.heka.1");
     std::fs::rename(&out, &rotated).unwrap();
     daemon.signal("HUP");
     assert!(daemon.wait_for_log("Reopen requested", 10));
     run_ok(heka_inject().args(["-heka", &addr, "-payload", "after rotation"]));
-    wait_count(&out, 1);
+    wait_for_records(&out, 1, &daemon);
     daemon.signal("TERM");
     let (status, log) = daemon.wait(20);
     assert!(status.success(), "{log}");
