@@ -53,11 +53,6 @@ impl Pack {
     pub(crate) fn attach(&mut self, permit: Permit) {
         self.permit = Some(permit);
     }
-
-    /// Whether this pack counts against a pool.
-    pub fn is_pooled(&self) -> bool {
-        self.permit.is_some()
-    }
 }
 
 /// One slot of a [`PackPool`]; returns to the pool when dropped.

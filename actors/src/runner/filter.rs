@@ -218,6 +218,10 @@ impl FilterRunner {
             i += 1;
         }
         stats.time(begun, (batch.len() - start) as u64);
+        if self.plugin.is_some() {
+            // A batch through without a restart is a clean run.
+            self.policy.reset();
+        }
         self.flush_injected(ctx);
     }
 

@@ -139,11 +139,6 @@ impl RestartPolicy {
         self.attempts = 0;
         self.next = self.retries.delay;
     }
-
-    /// Attempts made since the last reset.
-    pub fn attempts(&self) -> i64 {
-        self.attempts
-    }
 }
 
 /// Runs a synchronous plugin call, turning a panic into a `Fatal` error.
