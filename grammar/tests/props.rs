@@ -63,7 +63,9 @@ fn fragment() -> impl Strategy<Value = &'static str> {
 /// A tree's debug form with byte offsets blanked out.
 fn without_offsets(expr: &impl std::fmt::Debug) -> String {
     let offsets = regex::Regex::new(r"offset: \d+").unwrap();
-    offsets.replace_all(&format!("{expr:?}"), "offset: _").into_owned()
+    offsets
+        .replace_all(&format!("{expr:?}"), "offset: _")
+        .into_owned()
 }
 
 proptest! {
