@@ -12,6 +12,7 @@ use bytes::Bytes;
 use heka_proto::{Field, MessageView};
 use tokio::sync::watch;
 
+use crate::config::SANDBOX_TYPES;
 use crate::messages::{Drain, PluginExited, Reopen, Route, Shutdown, Stop};
 use crate::pack::Pack;
 use crate::plugin::message_defaults;
@@ -77,15 +78,22 @@ impl PipelineSupervisor {
         }));
     }
 
-    /// Routes Heka's `heka.terminated` notice for a plugin that exited.
+    /// Routes Heka's `heka.terminated` (or, for a Lua sandbox,
+    /// `heka.sandbox-terminated`) notice for a plugin that exited.
     fn announce(&mut self, exit: &PluginExited, ctx: &mut Context<Self>) {
         let mut msg = message_defaults(&self.env.globals.hostname, self.env.pid);
-        msg.r#type = Some(Bytes::from_static(b"heka.terminated"));
         msg.logger = Some(Bytes::from_static(b"hekad"));
-        msg.payload = Some(Bytes::from(format!(
-            "{} (type {}) terminated. Error: {}",
-            exit.name, exit.type_name, exit.error
-        )));
+        if SANDBOX_TYPES.contains(&&*exit.type_name) {
+            // Heka's sandboxes announce themselves with the bare reason.
+            msg.r#type = Some(Bytes::from_static(b"heka.sandbox-terminated"));
+            msg.payload = Some(Bytes::from(exit.error.clone()));
+        } else {
+            msg.r#type = Some(Bytes::from_static(b"heka.terminated"));
+            msg.payload = Some(Bytes::from(format!(
+                "{} (type {}) terminated. Error: {}",
+                exit.name, exit.type_name, exit.error
+            )));
+        }
         msg.fields
             .push(Field::string("plugin", exit.name.as_bytes()));
         let Ok(view) = MessageView::from_message(&msg) else {

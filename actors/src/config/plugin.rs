@@ -81,7 +81,10 @@ pub(crate) fn read_plugin(
         let (key, line) = (entry.key.as_str(), entry.line);
         if key == RETRIES {
             match table(entry.value) {
-                Ok(t) => common.retries = read_retries(t, ctx, errors),
+                Ok(t) => {
+                    common.retries = read_retries(t, ctx, errors);
+                    common.retries_configured = true;
+                }
                 Err(kind) => errors.push(ctx.error(line, key, kind)),
             }
             continue;
@@ -261,6 +264,7 @@ mod tests {
                 max_retries: 3,
                 ..Retries::default()
             },
+            retries_configured: true,
             message_matcher: Some("TRUE".into()),
             message_signer: Some("me".into()),
             encoder: Some("e".into()),

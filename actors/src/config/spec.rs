@@ -155,8 +155,10 @@ pub struct CommonKeys {
     pub can_exit: Option<bool>,
     /// Seconds between timer events (0 = none).
     pub ticker_interval: Option<u64>,
-    /// The restart policy.
+    /// The restart policy (Heka's defaults when no table is given).
     pub retries: Retries,
+    /// Whether a `[name.retries]` table was given.
+    pub retries_configured: bool,
     /// Filters and outputs: the message matcher expression.
     pub message_matcher: Option<String>,
     /// Filters and outputs: only packs signed by this signer match.
@@ -220,7 +222,40 @@ pub struct PluginSpec {
     pub default_instance: bool,
 }
 
+/// Heka's Lua sandbox plugin types: `can_exit` defaults to true for them,
+/// and without a `retries` table a terminated sandbox stays terminated
+/// (Heka never restarted sandboxes).
+pub const SANDBOX_TYPES: [&str; 5] = [
+    "SandboxInput",
+    "SandboxDecoder",
+    "SandboxFilter",
+    "SandboxEncoder",
+    "SandboxOutput",
+];
+
 impl PluginSpec {
+    /// Whether this is one of Heka's Lua sandbox types.
+    pub fn is_sandbox(&self) -> bool {
+        SANDBOX_TYPES.contains(&self.type_name.as_str())
+    }
+
+    /// `can_exit`, defaulting as Heka does: true for sandboxes, else false.
+    pub fn can_exit(&self) -> bool {
+        self.common.can_exit.unwrap_or_else(|| self.is_sandbox())
+    }
+
+    /// The restart policy: the `retries` table, or Heka's defaults (never
+    /// restart for sandboxes, restart forever for the rest).
+    pub fn retries(&self) -> Retries {
+        if self.is_sandbox() && !self.common.retries_configured {
+            return Retries {
+                max_retries: 0,
+                ..self.common.retries
+            };
+        }
+        self.common.retries
+    }
+
     /// A spec built in code (no file): `type_name` defaults the category.
     /// Returns `None` when the type name has no known category suffix.
     pub fn new(name: &str, type_name: &str) -> Option<PluginSpec> {
@@ -234,5 +269,24 @@ impl PluginSpec {
             key_lines: Default::default(),
             default_instance: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandboxes_may_exit_and_are_not_restarted_unless_configured() {
+        let mut sandbox = PluginSpec::new("lua", "SandboxFilter").unwrap();
+        assert!(sandbox.can_exit());
+        assert_eq!(sandbox.retries().max_retries, 0);
+        sandbox.common.retries_configured = true;
+        assert_eq!(sandbox.retries().max_retries, -1);
+        sandbox.common.can_exit = Some(false);
+        assert!(!sandbox.can_exit());
+        let plain = PluginSpec::new("count", "CounterFilter").unwrap();
+        assert!(!plain.can_exit());
+        assert_eq!(plain.retries().max_retries, -1);
     }
 }

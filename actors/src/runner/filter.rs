@@ -162,7 +162,7 @@ impl FilterRunner {
         };
         FilterRunner {
             id,
-            policy: RestartPolicy::new(spec.common.retries),
+            policy: RestartPolicy::new(spec.retries()),
             env,
             spec,
             plugin: Some(plugin),

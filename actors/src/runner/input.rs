@@ -269,7 +269,7 @@ impl InputRunner {
                 type_name: spec.type_name.as_str().into(),
                 stats,
             },
-            policy: RestartPolicy::new(spec.common.retries),
+            policy: RestartPolicy::new(spec.retries()),
             settings,
             env,
             spec,

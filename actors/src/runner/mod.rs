@@ -84,7 +84,7 @@ impl Identity {
     /// Control messages use `do_send`: they must not be lost to a full
     /// mailbox, and there is at most one per runner.
     pub(crate) fn exit(&self, env: &Env, spec: &PluginSpec, kind: &str, error: String) {
-        let can_exit = spec.common.can_exit.unwrap_or(false);
+        let can_exit = spec.can_exit();
         tracing::error!(plugin = %self.name, error = %error, "{kind} stopped: retries exhausted.");
         if can_exit && matches!(spec.category, Category::Filter | Category::Output) {
             env.unsubscribe.do_send(Unsubscribe(Arc::clone(&self.name)));

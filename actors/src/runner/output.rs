@@ -98,7 +98,7 @@ impl OutputRunner {
                 type_name: spec.type_name.as_str().into(),
                 stats,
             },
-            policy: RestartPolicy::new(spec.common.retries),
+            policy: RestartPolicy::new(spec.retries()),
             env,
             spec,
             output: Some(output),
