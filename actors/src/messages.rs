@@ -55,6 +55,16 @@ pub struct Drain;
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// Rebuilds a filter from its spec if its watched files changed (or
+/// unconditionally, on SIGHUP): the new instance is built first and swapped
+/// in only if it built; queued packs stay in the mailbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload {
+    /// Reload even if no watched file changed.
+    pub force: bool,
+}
+
 /// SIGHUP: outputs reopen their files.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -156,6 +156,18 @@ pub trait Filter: Send {
     fn shutdown(&mut self, cx: &mut FilterCx) {
         let _ = cx;
     }
+
+    /// Files whose change on disk (or a SIGHUP) rebuilds the filter in
+    /// place, e.g. a sandbox's script.
+    fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
+    /// Persists what a rebuilt instance should start from (a sandbox's
+    /// `preserve_data`); called on the running instance before a reload.
+    fn checkpoint(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 /// Serialises a pack into bytes for an output (Heka's Encoder).

@@ -13,7 +13,7 @@ use heka_proto::{Field, MessageView};
 use tokio::sync::watch;
 
 use crate::config::SANDBOX_TYPES;
-use crate::messages::{Drain, PluginExited, Reopen, Route, Shutdown, Stop};
+use crate::messages::{Drain, PluginExited, Reload, Reopen, Route, Shutdown, Stop};
 use crate::pack::Pack;
 use crate::plugin::message_defaults;
 use crate::router::Router;
@@ -168,6 +168,10 @@ impl Handler<Reopen> for PipelineSupervisor {
     fn handle(&mut self, _: Reopen, _: &mut Context<Self>) {
         for (_, output) in &self.outputs {
             output.do_send(Reopen);
+        }
+        // Filters that watch files (sandbox scripts) reload on SIGHUP too.
+        for (_, filter) in &self.filters {
+            filter.do_send(Reload { force: true });
         }
         tracing::info!(
             outputs = self.outputs.len(),

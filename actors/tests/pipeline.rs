@@ -432,3 +432,58 @@ fn a_failing_input_is_restarted_per_retries_then_stops_the_pipeline() {
     // One message per run (the first and two restarts), all delivered at shutdown.
     assert_eq!(out.got.lock().unwrap().len(), 3);
 }
+
+#[test]
+fn an_edited_filter_reloads_in_place_and_a_broken_edit_keeps_the_old_one() {
+    let out = sink("reload");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "v1").unwrap();
+    in_system(|| async {
+        let mut filter = spec(
+            "tagger",
+            "FileFilter",
+            &format!("path = {:?}", script.display().to_string()),
+        );
+        filter.common.message_matcher = Some("Type == 'in'".into());
+        let specs = vec![filter, output("tagged", "reload", "Type == 'tagged'")];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        let msg = crate::support::message("in", "x");
+        let mut sent = 0;
+        for _ in 0..3 {
+            pipeline.inject(&msg).await.unwrap();
+            sent += 1;
+        }
+        std::fs::write(&script, "v2").unwrap();
+        // Keep traffic flowing until the new version answers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !out.got.lock().unwrap().iter().any(|(_, p)| p == "v2") {
+            assert!(std::time::Instant::now() < deadline, "never reloaded");
+            pipeline.inject(&msg).await.unwrap();
+            sent += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        std::fs::write(&script, "broken edit").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        for _ in 0..3 {
+            pipeline.inject(&msg).await.unwrap();
+            sent += 1;
+        }
+        assert!(
+            eventually(5, || out.got.lock().unwrap().len() == sent).await,
+            "lost messages across reloads"
+        );
+        assert_eq!(pipeline.stop().await, 0);
+    });
+    let got = out.got.lock().unwrap();
+    let payloads: Vec<&str> = got.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(&payloads[..3], ["v1"; 3]);
+    assert_eq!(
+        &payloads[payloads.len() - 3..],
+        ["v2"; 3],
+        "the broken edit replaced the running version"
+    );
+    // Once the new version answered, every later message carries it.
+    let first_v2 = payloads.iter().position(|p| *p == "v2").unwrap();
+    assert!(payloads[first_v2..].iter().all(|p| *p == "v2"));
+}

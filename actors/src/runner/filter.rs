@@ -16,6 +16,7 @@ use crate::config::PluginSpec;
 use crate::messages::{Deliver, Drain, Route, Stop};
 use crate::pack::{Pack, PackRef, now_ns};
 use crate::plugin::{Filter, PluginError, message_defaults};
+use crate::runner::reload::{POLL_INTERVAL, Watch};
 use crate::runner::{Env, Identity, RestartPolicy, guarded};
 use crate::stats::RunnerStats;
 
@@ -121,9 +122,10 @@ impl FilterCx {
 /// The actor running one filter.
 pub struct FilterRunner {
     id: Identity,
-    env: Env,
-    spec: PluginSpec,
-    plugin: Option<Box<dyn Filter>>,
+    pub(super) env: Env,
+    pub(super) spec: PluginSpec,
+    pub(super) plugin: Option<Box<dyn Filter>>,
+    pub(super) watch: Watch,
     cx: FilterCx,
     policy: RestartPolicy,
     ticker: Option<Duration>,
@@ -161,6 +163,7 @@ impl FilterRunner {
             secs => Some(Duration::from_secs(secs)),
         };
         FilterRunner {
+            watch: Watch::of(&*plugin),
             id,
             policy: RestartPolicy::new(spec.retries()),
             env,
@@ -250,6 +253,7 @@ impl FilterRunner {
                 .map(move |_, act, ctx| {
                     match act.env.catalogue.filter(&act.spec, &act.env.globals) {
                         Ok(plugin) => {
+                            act.watch = Watch::of(&*plugin);
                             act.plugin = Some(plugin);
                             if let Some((batch, next)) = resume {
                                 act.run_batch(batch, next, ctx);
@@ -352,6 +356,13 @@ impl Actor for FilterRunner {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(every) = self.ticker {
             ctx.run_interval(every, |act, ctx| act.timer_event(ctx));
+        }
+        if !self.watch.is_empty() {
+            ctx.run_interval(POLL_INTERVAL, |act, _| {
+                if act.watch.changed() {
+                    act.reload();
+                }
+            });
         }
     }
 }

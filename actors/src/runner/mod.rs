@@ -5,6 +5,7 @@
 pub mod filter;
 pub mod input;
 pub mod output;
+pub mod reload;
 pub(crate) mod stream;
 
 use std::any::Any;

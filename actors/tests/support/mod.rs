@@ -175,6 +175,39 @@ impl Filter for EchoFilter {
     }
 }
 
+/// Tags every pack with the text of its file, read when built; a file
+/// starting with "broken" does not build. Watches its file (like a sandbox
+/// script) so an edit reloads it.
+struct FileFilter {
+    path: std::path::PathBuf,
+    text: String,
+}
+
+impl FileFilter {
+    fn build(spec: &PluginSpec) -> Result<FileFilter, BuildError> {
+        let path = std::path::PathBuf::from(need(spec, "path")?);
+        let text = std::fs::read_to_string(&path).map_err(|e| BuildError::invalid(spec, e))?;
+        if text.starts_with("broken") {
+            return Err(BuildError::invalid(spec, "the file is broken"));
+        }
+        Ok(FileFilter { path, text })
+    }
+}
+
+impl Filter for FileFilter {
+    fn process(&mut self, _: &Pack, cx: &mut FilterCx) -> Result<(), PluginError> {
+        let mut msg = cx.new_message();
+        msg.r#type = Some(Bytes::from_static(b"tagged"));
+        msg.payload = Some(Bytes::from(self.text.clone()));
+        cx.inject(&msg)
+            .map_err(|e| PluginError::message(e.to_string()))
+    }
+
+    fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        vec![self.path.clone()]
+    }
+}
+
 /// Captures what it is given into its sink; can stall, fail or panic.
 struct CaptureOutput {
     sink: Arc<Sink>,
@@ -246,6 +279,10 @@ pub fn catalogue() -> Catalogue {
         PluginEntry {
             type_name: "EchoFilter",
             factory: Factory::Filter(|_, _| Ok(Box::new(EchoFilter))),
+        },
+        PluginEntry {
+            type_name: "FileFilter",
+            factory: Factory::Filter(|spec, _| Ok(Box::new(FileFilter::build(spec)?))),
         },
         PluginEntry {
             type_name: "CaptureOutput",
