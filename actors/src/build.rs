@@ -142,7 +142,8 @@ pub fn build(
     }
 }
 
-fn routing(spec: &PluginSpec, default: Option<&'static str>) -> Result<Routing, BuildError> {
+/// Compiles a filter's or output's matcher (or the plugin's default).
+pub fn routing(spec: &PluginSpec, default: Option<&'static str>) -> Result<Routing, BuildError> {
     let text = spec
         .common
         .message_matcher

@@ -30,6 +30,7 @@
 pub mod build;
 pub mod catalogue;
 pub mod config;
+pub mod dynamic;
 pub mod messages;
 pub mod pack;
 pub mod pipeline;

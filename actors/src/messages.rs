@@ -84,6 +84,17 @@ pub struct PluginExited {
     pub error: String,
 }
 
+/// Builds and starts a filter while the pipeline runs (dynamic sandboxes).
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::plugin::BuildError>")]
+pub struct AddFilter(pub crate::config::PluginSpec);
+
+/// Stops a running filter: it leaves the router, processes what it has
+/// queued, shuts down and is removed. The reply is false if no such filter.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RemoveFilter(pub Arc<str>);
+
 /// Asks the supervisor for an ordered shutdown with this exit code (the
 /// first request sets the code).
 #[derive(Message)]

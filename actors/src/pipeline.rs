@@ -12,13 +12,13 @@ use tokio::sync::watch;
 use crate::build::{Blueprint, BuiltOutput, build};
 use crate::catalogue::Catalogue;
 use crate::config::{Category, Globals, PluginSpec};
-use crate::messages::{Reopen, Route, Shutdown};
+use crate::dynamic::start_filter;
+use crate::messages::{AddFilter, RemoveFilter, Reopen, Route, Shutdown};
 use crate::pack::{Pack, PackPool};
 use crate::plugin::BuildError;
 use crate::report::Report;
 use crate::router::Router;
 use crate::runner::Env;
-use crate::runner::filter::FilterRunner;
 use crate::runner::input::InputRunner;
 use crate::runner::output::OutputRunner;
 use crate::stats::{RunnerStats, StatsTable};
@@ -114,6 +114,7 @@ impl Pipeline {
                 specs,
                 stats: table.clone(),
                 router: router_addr.clone().recipient(),
+                subscribe: router_addr.clone().recipient(),
                 unsubscribe: router_addr.clone().recipient(),
                 input_pool: pools.0,
                 inject_pool: pools.1,
@@ -151,19 +152,7 @@ impl Pipeline {
             }
             let mut filter_addrs = Vec::new();
             for (spec, filter, routing) in filters {
-                let stats = register(&spec);
-                let name: Arc<str> = spec.name.as_str().into();
-                let (e, st, m) = (
-                    env.clone(),
-                    Arc::clone(&stats),
-                    Arc::clone(&routing.matcher),
-                );
-                let addr = FilterRunner::start_in_arbiter(&place(), move |ctx| {
-                    ctx.set_mailbox_capacity(chansize);
-                    FilterRunner::new(e, spec, filter, m, st)
-                });
-                router_addr.do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
-                filter_addrs.push((name, addr));
+                filter_addrs.push(start_filter(&env, &place(), spec, filter, routing));
             }
             let mut input_addrs = Vec::new();
             for (spec, input) in inputs {
@@ -245,6 +234,29 @@ impl Pipeline {
             Ok(code) => code.unwrap_or(1),
             Err(_) => 1,
         }
+    }
+
+    /// Builds and starts a filter while running (it subscribes to the
+    /// router at once).
+    pub async fn add_filter(&self, spec: PluginSpec) -> Result<(), BuildError> {
+        let name = spec.name.clone();
+        self.supervisor
+            .send(AddFilter(spec))
+            .await
+            .unwrap_or_else(|_| {
+                Err(BuildError {
+                    message: format!("{name}: the pipeline has stopped"),
+                })
+            })
+    }
+
+    /// Removes a running filter after it processed what it had queued;
+    /// false if there is no such filter.
+    pub async fn remove_filter(&self, name: &str) -> bool {
+        self.supervisor
+            .send(RemoveFilter(name.into()))
+            .await
+            .unwrap_or(false)
     }
 
     /// SIGHUP: outputs reopen their files.

@@ -487,3 +487,49 @@ fn an_edited_filter_reloads_in_place_and_a_broken_edit_keeps_the_old_one() {
     let first_v2 = payloads.iter().position(|p| *p == "v2").unwrap();
     assert!(payloads[first_v2..].iter().all(|p| *p == "v2"));
 }
+
+#[test]
+fn filters_can_be_added_and_removed_while_running() {
+    let out = sink("dynamic");
+    in_system(|| async {
+        let specs = vec![output("echoes", "dynamic", "Type == 'in.seen'")];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        let msg = crate::support::message("in", "x");
+        pipeline.inject(&msg).await.unwrap();
+        let mut echo = spec("echo", "EchoFilter", "");
+        echo.common.message_matcher = Some("Type == 'in'".into());
+        pipeline
+            .add_filter(echo.clone())
+            .await
+            .expect("the filter builds");
+        let err = pipeline.add_filter(echo).await.unwrap_err();
+        assert!(
+            err.to_string().contains("a filter of that name is running"),
+            "{err}"
+        );
+        let mut bad = spec("bad", "EchoFilter", "");
+        bad.common.message_matcher = Some("Type = 'in'".into());
+        assert!(pipeline.add_filter(bad).await.is_err());
+        for _ in 0..5 {
+            pipeline.inject(&msg).await.unwrap();
+        }
+        assert!(eventually(5, || out.got.lock().unwrap().len() == 5).await);
+        assert!(
+            pipeline
+                .running(Category::Filter)
+                .contains(&"echo".to_string())
+        );
+        assert!(pipeline.remove_filter("echo").await);
+        assert!(!pipeline.remove_filter("echo").await, "removed twice");
+        assert!(
+            !pipeline
+                .running(Category::Filter)
+                .contains(&"echo".to_string())
+        );
+        pipeline.inject(&msg).await.unwrap();
+        assert_eq!(pipeline.stop().await, 0);
+    });
+    // The message before the filter existed and the one after it left
+    // were not echoed; the five in between were.
+    assert_eq!(out.got.lock().unwrap().len(), 5);
+}

@@ -17,7 +17,7 @@ use actix::prelude::*;
 
 use crate::catalogue::Catalogue;
 use crate::config::{Category, Globals, PluginSpec, Retries};
-use crate::messages::{PluginExited, Route, Unsubscribe};
+use crate::messages::{PluginExited, Route, Subscribe, Unsubscribe};
 use crate::pack::PackPool;
 use crate::plugin::PluginError;
 use crate::stats::{RunnerStats, StatsTable};
@@ -35,6 +35,8 @@ pub struct Env {
     pub stats: StatsTable,
     /// The router.
     pub router: Recipient<Route>,
+    /// The router's control side (adding a destination).
+    pub subscribe: Recipient<Subscribe>,
     /// The router's control side (retiring a destination).
     pub unsubscribe: Recipient<Unsubscribe>,
     /// The input pack pool.

@@ -1,0 +1,100 @@
+//! Filters added and removed while the pipeline runs (Heka's dynamic
+//! sandboxes): the supervisor builds the filter first, starts its runner and
+//! subscribes it; removal unsubscribes it, lets it finish what it has
+//! queued, shuts it down and forgets it.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::build::routing;
+use crate::config::{Category, PluginSpec};
+use crate::messages::{AddFilter, Drain, RemoveFilter, Stop, Unsubscribe};
+use crate::plugin::{BuildError, Filter};
+use crate::runner::Env;
+use crate::runner::filter::FilterRunner;
+use crate::supervisor::PipelineSupervisor;
+
+/// Starts a built filter on `arbiter` and subscribes it to the router.
+pub(crate) fn start_filter(
+    env: &Env,
+    arbiter: &ArbiterHandle,
+    spec: PluginSpec,
+    filter: Box<dyn Filter>,
+    routing: crate::build::Routing,
+) -> (Arc<str>, Addr<FilterRunner>) {
+    let chansize = env.globals.plugin_chansize.max(1);
+    let name: Arc<str> = spec.name.as_str().into();
+    let stats = env
+        .stats
+        .register(&name, Category::Filter, &spec.type_name.as_str().into());
+    stats
+        .capacity
+        .store(chansize as u64, std::sync::atomic::Ordering::Relaxed);
+    let (e, st, m) = (
+        env.clone(),
+        Arc::clone(&stats),
+        Arc::clone(&routing.matcher),
+    );
+    let addr = FilterRunner::start_in_arbiter(arbiter, move |ctx| {
+        ctx.set_mailbox_capacity(chansize);
+        FilterRunner::new(e, spec, filter, m, st)
+    });
+    env.subscribe
+        .do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
+    (name, addr)
+}
+
+impl Handler<AddFilter> for PipelineSupervisor {
+    type Result = Result<(), BuildError>;
+
+    fn handle(&mut self, AddFilter(spec): AddFilter, _: &mut Context<Self>) -> Self::Result {
+        if self.exit_code.is_some() {
+            return Err(BuildError::invalid(&spec, "the pipeline is shutting down"));
+        }
+        if spec.category != Category::Filter {
+            return Err(BuildError::invalid(
+                &spec,
+                "only filters can be added while running",
+            ));
+        }
+        if self.filters.iter().any(|(n, _)| **n == *spec.name) {
+            return Err(BuildError::invalid(
+                &spec,
+                "a filter of that name is running",
+            ));
+        }
+        let filter = self.env.catalogue.filter(&spec, &self.env.globals)?;
+        let routing = routing(&spec, filter.default_matcher())?;
+        let started = start_filter(&self.env, &Arbiter::current(), spec, filter, routing);
+        tracing::info!(plugin = %started.0, "Filter added.");
+        self.filters.push(started);
+        Ok(())
+    }
+}
+
+impl Handler<RemoveFilter> for PipelineSupervisor {
+    type Result = ResponseActFuture<Self, bool>;
+
+    fn handle(&mut self, RemoveFilter(name): RemoveFilter, _: &mut Context<Self>) -> Self::Result {
+        let Some(i) = self.filters.iter().position(|(n, _)| *n == name) else {
+            return Box::pin(fut::ready(false));
+        };
+        let (name, addr) = self.filters.remove(i);
+        let unsubscribe = self.env.unsubscribe.clone();
+        let stats = self.env.stats.clone();
+        Box::pin(
+            async move {
+                // Unsubscribe first: once the router replied, nothing more
+                // is queued for the filter, and Drain runs after the rest.
+                let _ = unsubscribe.send(Unsubscribe(Arc::clone(&name))).await;
+                let _ = addr.send(Drain).await;
+                let _ = addr.send(Stop).await;
+                stats.remove(&name);
+                tracing::info!(plugin = %name, "Filter removed.");
+                true
+            }
+            .into_actor(self),
+        )
+    }
+}
