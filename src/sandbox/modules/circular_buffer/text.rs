@@ -170,3 +170,111 @@ impl CircularBuffer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{lua, output, run};
+    use super::CircularBuffer;
+    use mlua::AnyUserData;
+
+    #[test]
+    fn cbuf_output_exact() {
+        let lua = lua();
+        run(
+            &lua,
+            r#"
+            cb = circular_buffer.new(3, 2, 60)
+            cb:set_header(1, "Requests", "req", "sum")
+            cb:add(60e9, 1, 1)
+            cb:set(150e9, 2, 2.5)
+            assert(cb:format("cbuf") == cb)
+            assert(not pcall(cb.format, cb, "cbufd"), "needs enable_delta")
+            assert(not pcall(cb.format, cb, "json"))
+            "#,
+        );
+        assert_eq!(
+            output(&lua, "cb"),
+            "{\"time\":0,\"rows\":3,\"columns\":2,\"seconds_per_row\":60,\"column_info\":[\
+             {\"name\":\"Requests\",\"unit\":\"req\",\"aggregation\":\"sum\"},\
+             {\"name\":\"Column_2\",\"unit\":\"count\",\"aggregation\":\"sum\"}]}\n\
+             nan\tnan\n1\tnan\nnan\t2.5\n"
+        );
+        run(&lua, "cb:add(200e9, 1, -3)");
+        let out = output(&lua, "cb");
+        let mut lines = out.lines();
+        assert!(lines.next().unwrap().starts_with("{\"time\":60,"));
+        assert_eq!(lines.collect::<Vec<_>>(), ["1\tnan", "nan\t2.5", "-3\tnan"]);
+    }
+
+    #[test]
+    fn cbufd_output_only_changed_rows() {
+        let lua = lua();
+        run(
+            &lua,
+            r#"
+            cb = circular_buffer.new(4, 2, 60, true):format("cbufd")
+            cb:add(0, 1, 1)
+            cb:add(10e9, 1, 2)
+            cb:set(120e9, 2, 4)
+            "#,
+        );
+        let header = "{\"time\":0,\"rows\":4,\"columns\":2,\"seconds_per_row\":60,\"column_info\":[\
+             {\"name\":\"Column_1\",\"unit\":\"count\",\"aggregation\":\"sum\"},\
+             {\"name\":\"Column_2\",\"unit\":\"count\",\"aggregation\":\"sum\"}]}\n";
+        assert_eq!(
+            output(&lua, "cb"),
+            format!("{header}0\t3\tnan\n120\tnan\t4\n")
+        );
+        assert_eq!(output(&lua, "cb"), header, "deltas reset after output");
+        run(&lua, "cb:set(130e9, 2, 10) cb:add(60e9, 2, 0.5)");
+        assert_eq!(
+            output(&lua, "cb"),
+            format!("{header}60\tnan\t0.5\n120\tnan\t6\n")
+        );
+        // the full view is still available
+        run(&lua, "cb:format('cbuf')");
+        assert!(output(&lua, "cb").ends_with("3\tnan\nnan\t0.5\nnan\t10\nnan\tnan\n"));
+    }
+
+    #[test]
+    fn fromstring_round_trip() {
+        let lua = lua();
+        run(
+            &lua,
+            r#"
+            cb = circular_buffer.new(3, 2, 10, true)
+            cb:set_header(2, "bytes", "B", "avg")
+            cb:add(1000e9, 1, 1.5) cb:add(1010e9, 2, -2) cb:set(1020e9, 1, 1e-9)
+            cb2 = circular_buffer.new(3, 2, 10)
+            "#,
+        );
+        let ud: AnyUserData = lua.globals().get("cb").unwrap();
+        let (text, script) = {
+            let cb = ud.borrow::<CircularBuffer>().unwrap();
+            (
+                cb.to_restore_string(),
+                cb.preservation_script("_G[\"cb3\"]"),
+            )
+        };
+        assert_eq!(text, "1020 1.5 nan nan -2 1e-9 nan");
+        lua.globals().set("text", text.as_str()).unwrap();
+        run(
+            &lua,
+            "cb2:fromstring(text) cb2:set_header(2, 'bytes', 'B', 'avg')",
+        );
+        run(&lua, &script);
+        let want = output(&lua, "cb");
+        assert_eq!(output(&lua, "cb2"), want);
+        assert_eq!(output(&lua, "cb3"), want);
+        run(
+            &lua,
+            r#"
+            assert(cb3:current_time() == 1020e9 and cb3:get(1010e9, 2) == -2)
+            assert(not pcall(cb3.fromstring, cb3, "1020 1 2"), "too few")
+            assert(not pcall(cb3.fromstring, cb3, "1020 1 2 3 4 5 6 7"), "too many")
+            assert(not pcall(cb3.fromstring, cb3, "1021 1 2 3 4 5 6"), "not a row start")
+            assert(not pcall(cb3.fromstring, cb3, "1020 1 2 x 4 5 6"))
+            "#,
+        );
+    }
+}
