@@ -11,6 +11,7 @@
 //! - [`plugins`]: the built-in plugins, one Heka plugin family per file.
 //! - [`flags`]: Go-style command-line flags shared by every tool, so Heka
 //!   users' scripts keep working.
+//! - [`sandbox`]: the Lua sandboxes and their native modules.
 //! - [`render`]: messages as text and JSON for people and scripts.
 //! - [`strftime`]: C-style time formatting for plugin options such as
 //!   PayloadEncoder's `ts_format`.
@@ -30,6 +31,7 @@ pub mod host;
 pub mod inject;
 pub mod plugins;
 pub mod render;
+pub mod sandbox;
 pub mod strftime;
 
 pub use heka_actors as actors;
