@@ -12,6 +12,7 @@
 //! - [`flags`]: Go-style command-line flags shared by every tool, so Heka
 //!   users' scripts keep working.
 //! - [`render`]: messages as text and JSON for people and scripts.
+//! - [`sandbox`]: the Lua sandboxes (so far `preserve_data`).
 //! - [`strftime`]: C-style time formatting for plugin options such as
 //!   PayloadEncoder's `ts_format`.
 //! - [`cat`]: heka-cat, the reader of framed record files.
@@ -30,6 +31,7 @@ pub mod host;
 pub mod inject;
 pub mod plugins;
 pub mod render;
+pub mod sandbox;
 pub mod strftime;
 
 pub use heka_actors as actors;
