@@ -14,11 +14,14 @@
 //!
 //! ```lua
 //! if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= 2 then return end
+//! local R = {}
+//! do local function part()
 //! _G["count"] = 10
 //! _G["t"] = {}
 //! _G["u"] = _G["t"]
 //! _G["t"]["a"] = 1.5e0
 //! _G["t"]["self"] = _G["t"]
+//! end part() end
 //! return "hekad preserve_data end"
 //! ```
 //!
@@ -28,6 +31,13 @@
 //! - Tables are written breadth first: a table gets the path where it is
 //!   first met, `{}` is assigned there, and every later reference is that
 //!   path, so shared tables stay shared and cycles close.
+//! - A path longer than 256 bytes is replaced by an alias: `R[7] = {}`,
+//!   then `<path> = R[7]`, and the table's entries are written under
+//!   `R[7]`, so deep nesting does not make the file grow with the square of
+//!   the depth.
+//! - Statements are grouped into `part` functions of at most 4096 lines,
+//!   because Lua 5.1 allows 2^18 constants per function ("constant table
+//!   overflow" otherwise). Nested functions share the chunk's environment.
 //! - Numbers: integral values below 2^53 print as integers, others as
 //!   Rust's shortest round-trip `{:e}` (exact through `strtod`); infinities
 //!   are `(1/0)` and `(-1/0)`, NaN is `(0/0)` (restored as some NaN) and
@@ -221,7 +231,7 @@ pub fn serialise(lua: &Lua, baseline: &Baseline) -> mlua::Result<(Vec<u8>, SaveS
     w.out
         .extend_from_slice(b"if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= ");
     w.out.extend_from_slice(number_source(version).as_bytes());
-    w.out.extend_from_slice(b" then return end\n");
+    w.out.extend_from_slice(b" then return end\nlocal R = {}\n");
     for (k, v) in sorted_entries(&globals)? {
         if !baseline.covers(&k, &v) && w.entry(b"_G", &k, &v)? {
             w.stats.globals += 1;
@@ -232,6 +242,7 @@ pub fn serialise(lua: &Lua, baseline: &Baseline) -> mlua::Result<(Vec<u8>, SaveS
             w.entry(&path, &k, &v)?;
         }
     }
+    w.close_part();
     writeln!(w.out, "return \"{END_MARKER}\"").expect("writing to a Vec cannot fail");
     w.stats.bytes = w.out.len();
     Ok((w.out, w.stats))
@@ -370,10 +381,23 @@ impl Constructors {
     }
 }
 
+/// Statements per part function: Lua 5.1 allows 2^18 constants per
+/// function, and a line adds at most a few.
+const PART_LINES: usize = 4096;
+
+/// Paths longer than this are replaced by an alias `R[n]` (a local table of
+/// the data file), so deep nesting and long keys do not make the file grow
+/// with the square of the depth.
+const ALIAS_AFTER: usize = 256;
+
 /// Breadth-first writer state.
 #[derive(Default)]
 struct Writer {
     out: Vec<u8>,
+    /// Lines written in the open part function (0: none open).
+    part_lines: usize,
+    /// Aliases handed out.
+    aliases: usize,
     /// Path of every table or userdata already written, by address.
     named: HashMap<usize, Vec<u8>>,
     /// Addresses never written: `_G` and the baseline's tables.
@@ -395,51 +419,78 @@ impl Writer {
         path.push(b'[');
         path.extend_from_slice(&key_src);
         path.push(b']');
-        let rhs = match value {
+        let (id, constructor) = match value {
             Value::Nil => return Ok(false),
             Value::Table(t) => {
                 let id = t.to_pointer() as usize;
-                if let Some(name) = self.named.get(&id) {
-                    name.clone()
-                } else if self.skip.contains(&id) || t.metatable().is_some() {
-                    self.stats.skipped += 1;
-                    return Ok(false);
-                } else {
-                    self.named.insert(id, path.clone());
-                    self.pending.push_back((t.clone(), path.clone()));
-                    self.stats.tables += 1;
-                    b"{}".to_vec()
-                }
+                let keep = self.named.contains_key(&id)
+                    || !(self.skip.contains(&id) || t.metatable().is_some());
+                (id, keep.then(|| b"{}".to_vec()))
             }
             Value::UserData(ud) => {
                 let id = ud.to_pointer() as usize;
-                if let Some(name) = self.named.get(&id) {
-                    name.clone()
-                } else if let Some(src) = (!self.skip.contains(&id))
-                    .then(|| userdata_source(ud))
-                    .transpose()?
-                    .flatten()
-                {
-                    self.named.insert(id, path.clone());
-                    src
+                let src = if self.named.contains_key(&id) || self.skip.contains(&id) {
+                    None
                 } else {
-                    self.stats.skipped += 1;
-                    return Ok(false);
-                }
+                    userdata_source(ud)?
+                };
+                (id, src)
             }
             other => match scalar_source(other) {
-                Some(src) => src,
-                None => {
-                    self.stats.skipped += 1;
-                    return Ok(false);
+                Some(src) => {
+                    self.line(&path, &src);
+                    return Ok(true);
                 }
+                None => (0, None),
             },
         };
-        self.out.extend_from_slice(&path);
-        self.out.extend_from_slice(b" = ");
-        self.out.extend_from_slice(&rhs);
-        self.out.push(b'\n');
+        if let Some(name) = self.named.get(&id) {
+            let name = name.clone();
+            self.line(&path, &name);
+            return Ok(true);
+        }
+        let Some(constructor) = constructor else {
+            self.stats.skipped += 1;
+            return Ok(false);
+        };
+        let name = if path.len() > ALIAS_AFTER {
+            self.aliases += 1;
+            let alias = format!("R[{}]", self.aliases).into_bytes();
+            self.line(&alias, &constructor);
+            self.line(&path, &alias);
+            alias
+        } else {
+            self.line(&path, &constructor);
+            path
+        };
+        if let Value::Table(t) = value {
+            self.pending.push_back((t.clone(), name.clone()));
+            self.stats.tables += 1;
+        }
+        self.named.insert(id, name);
         Ok(true)
+    }
+
+    /// Writes `lhs = rhs`, inside a part function.
+    fn line(&mut self, lhs: &[u8], rhs: &[u8]) {
+        if self.part_lines == 0 {
+            self.out.extend_from_slice(b"do local function part()\n");
+        }
+        self.out.extend_from_slice(lhs);
+        self.out.extend_from_slice(b" = ");
+        self.out.extend_from_slice(rhs);
+        self.out.push(b'\n');
+        self.part_lines += 1;
+        if self.part_lines == PART_LINES {
+            self.close_part();
+        }
+    }
+
+    fn close_part(&mut self) {
+        if self.part_lines > 0 {
+            self.out.extend_from_slice(b"end part() end\n");
+            self.part_lines = 0;
+        }
     }
 }
 

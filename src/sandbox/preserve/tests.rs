@@ -419,3 +419,23 @@ fn failed_save_removes_the_old_file_and_leaves_no_temporary() {
     assert!(!path.exists());
     assert_eq!(listing(), 0);
 }
+
+#[test]
+fn deep_and_wide_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_file(&dir);
+    let (_, text) = save_script(
+        &path,
+        "deep = {}; local t = deep; for i = 1, 2000 do t.n = {}; t = t.n end; t.bottom = true
+         wide = {}; for i = 1, 300000 do wide[i] = i + 0.5 end",
+    );
+    assert!(text.contains("] = R[1]\n"));
+    assert!(text.lines().all(|l| l.len() < 2 * ALIAS_AFTER));
+    let (lua, outcome) = restore_after(&path, "");
+    outcome.unwrap();
+    assert!(eval::<bool>(
+        &lua,
+        "local t = deep; for i = 1, 2000 do t = t.n end
+         return t.bottom and #wide == 300000 and wide[300000] == 300000.5"
+    ));
+}
