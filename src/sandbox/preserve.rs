@@ -584,7 +584,9 @@ fn number_source(n: f64) -> String {
     } else if n.is_infinite() {
         if n > 0.0 { "(1/0)" } else { "(-1/0)" }.to_owned()
     } else if n == 0.0 && n.is_sign_negative() {
-        // `-0` folds to +0 in some Lua parsers; this is computed at run time.
+        // Never a literal `-0`: Lua 5.1 keeps one constant per value in a
+        // function and -0 == 0, so a folded -0 would also turn every other
+        // `0` of the part into -0 (and `1/0` into -inf). Computed at run time.
         "(-1/(1/0))".to_owned()
     } else if n.fract() == 0.0 && n.abs() < EXACT {
         (n as i64).to_string()
