@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mlua::{FromLua, Lua, LuaString, UserData, UserDataMethods};
 
+use super::write::ALIAS_AFTER;
 use super::*;
 
 fn state_file(dir: &tempfile::TempDir) -> PathBuf {
