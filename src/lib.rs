@@ -18,6 +18,7 @@
 //! - [`inject`]: heka-inject, which sends one message to a TcpInput.
 //! - [`flood`]: heka-flood, the load generator (config file or flags).
 //! - [`host`]: hostname, pid, UUIDs and the clock, as messages carry them.
+//! - [`sandbox`]: the Lua sandbox behind the Sandbox* plugins.
 
 #![deny(rust_2018_idioms)]
 
@@ -30,6 +31,7 @@ pub mod host;
 pub mod inject;
 pub mod plugins;
 pub mod render;
+pub mod sandbox;
 pub mod strftime;
 
 pub use heka_actors as actors;
