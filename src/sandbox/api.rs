@@ -124,7 +124,7 @@ pub(crate) fn install(
 pub(crate) fn dispatch(lua: &Lua, call: &mut Call<'_>, args: MultiValue) -> mlua::Result<Value> {
     let mut args = args.into_iter();
     let op = match args.next() {
-        Some(Value::Integer(i)) => i as i64,
+        Some(Value::Integer(i)) => i,
         Some(Value::Number(n)) => n as i64,
         _ => 0,
     };
@@ -202,7 +202,7 @@ fn read_message(lua: &Lua, msg: Option<&MessageView>, args: &[Value]) -> mlua::R
             Ok(match msg.field_value(field, fi, ai) {
                 None => Value::Nil,
                 Some(FieldValue::String(s)) => text(s)?,
-                Some(FieldValue::Bytes(b)) if b.is_empty() => Value::Nil,
+                Some(FieldValue::Bytes(b"")) => Value::Nil,
                 Some(FieldValue::Bytes(b)) => text(b)?,
                 Some(FieldValue::Integer(i)) => Value::Number(i as f64),
                 Some(FieldValue::Double(d)) => Value::Number(d),

@@ -69,6 +69,19 @@ const REMOVED_ANALYSIS: &[&str] = &["collectgarbage", "coroutine", "newproxy"];
 const OS_KEPT: &[&str] = &["clock", "date", "difftime", "time"];
 /// Libraries `require` returns by name.
 const LIBRARIES: &[&str] = &["string", "table", "math", "os"];
+/// Lua 5.1 runs an `xpcall` handler with hooks disabled when the error
+/// came from a hook, so a looping handler would escape every limit. This
+/// `xpcall` runs the handler after unwinding instead (hooks enabled); with
+/// no `debug` library a script cannot tell the difference.
+const XPCALL: &str = r#"
+local pcall, select, unpack = pcall, select, unpack
+local function pack(ok, ...) return ok, select('#', ...), {...} end
+function xpcall(f, handler)
+    local ok, n, r = pack(pcall(f))
+    if ok then return true, unpack(r, 1, n) end
+    return false, (handler(r[1]))
+end
+"#;
 /// Registry key of the module cache.
 const LOADED: &str = "heka.loaded";
 /// Largest module file `require` reads.
@@ -92,6 +105,7 @@ pub(crate) fn new_state(template: Template, module_dirs: Vec<PathBuf>) -> mlua::
         keep.raw_set(*name, os.raw_get::<Value>(*name)?)?;
     }
     globals.raw_set("os", keep)?;
+    lua.load(XPCALL).set_name("=xpcall").exec()?;
 
     lua.set_named_registry_value(LOADED, lua.create_table()?)?;
     let require =

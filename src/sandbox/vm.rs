@@ -117,7 +117,7 @@ impl Sandbox {
         let out = self.run(f, (), call, NAME)?;
         let mut out = out.into_iter();
         let status = match out.next() {
-            Some(Value::Integer(i)) => i as i64,
+            Some(Value::Integer(i)) => i,
             Some(Value::Number(n)) => n as i64,
             _ => {
                 return Err(SandboxError::Lua(format!(
@@ -204,7 +204,10 @@ fn is_memory(e: &mlua::Error) -> bool {
 /// The error's message without mlua's prefixes and tracebacks.
 fn error_text(e: &mlua::Error) -> String {
     match e {
-        mlua::Error::RuntimeError(s) => s.clone(),
+        mlua::Error::RuntimeError(s) => match s.find("\nstack traceback:") {
+            Some(at) => s[..at].to_owned(),
+            None => s.clone(),
+        },
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::MemoryError(s) => s.clone(),
         mlua::Error::CallbackError { cause, .. } => error_text(cause),
