@@ -310,3 +310,172 @@ impl Encoder for SandboxEncoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heka_proto::{FieldValue, Message};
+
+    fn spec(type_name: &str, dir: &std::path::Path, src: &str) -> (PluginSpec, Globals) {
+        std::fs::write(dir.join("s.lua"), src).unwrap();
+        let mut spec = PluginSpec::new("Sbx", type_name).unwrap();
+        spec.options.insert("filename".into(), "s.lua".into());
+        let mut cfg = toml::Table::new();
+        cfg.insert("greeting".into(), "hi".into());
+        spec.options.insert("config".into(), cfg.into());
+        let globals = Globals {
+            share_dir: dir.to_path_buf(),
+            ..Globals::default()
+        };
+        (spec, globals)
+    }
+
+    fn pack(t: &str) -> Pack {
+        let mut m = Message::new([1; 16], 5);
+        m.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));
+        m.hostname = Some(Bytes::from_static(b"orig-host"));
+        Pack::detached(MessageView::from_message(&m).unwrap())
+    }
+
+    const FILTER: &str = r#"
+        function process_message()
+            local t = read_message("Type")
+            if t == "fail" then return -1, "no good" end
+            if t == "fatal" then return 1 end
+            inject_message{Type = t, Logger = "ignored", Hostname = "ignored", Payload = read_config("greeting")}
+            return 0
+        end
+        function timer_event(ns)
+            add_to_payload(ns > 0)
+            inject_payload("json", "tick")
+        end"#;
+
+    #[test]
+    fn filter_injects_with_heka_s_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, globals) = spec("SandboxFilter", dir.path(), FILTER);
+        let mut filter = SandboxFilter::build(&spec, &globals).unwrap();
+        assert!(filter.has_timer());
+        let mut cx = FilterCx::new("Sbx", "heka-host", 1, 4);
+        cx.begin(1, 0);
+        filter.process(&pack("x"), &mut cx).unwrap();
+        cx.begin(10, 0);
+        filter.timer_event(now_ns(), &mut cx).unwrap();
+        let out: Vec<_> = cx.take_injected().into_iter().map(|(v, _)| v).collect();
+        assert_eq!(out[0].r#type(), b"heka.sandbox.x");
+        assert_eq!(out[0].logger(), b"Sbx");
+        assert_eq!(out[0].hostname(), b"heka-host");
+        assert_eq!(out[0].payload(), b"hi");
+        assert_eq!(out[1].r#type(), SANDBOX_OUTPUT.as_bytes());
+        assert_eq!(out[1].payload(), b"true");
+        assert_eq!(
+            out[1].field_value(PAYLOAD_TYPE.as_bytes(), 0, 0),
+            Some(FieldValue::String(b"json"))
+        );
+        assert_eq!(
+            out[1].field_value(PAYLOAD_NAME.as_bytes(), 0, 0),
+            Some(FieldValue::String(b"tick"))
+        );
+
+        // Return codes: < 0 fails the message, > 0 is fatal.
+        cx.begin(1, 0);
+        assert_eq!(
+            filter.process(&pack("fail"), &mut cx),
+            Err(PluginError::message("no good"))
+        );
+        assert!(matches!(
+            filter.process(&pack("fatal"), &mut cx),
+            Err(PluginError::Fatal(_))
+        ));
+        // An exceeded inject limit terminates the sandbox.
+        cx.begin(0, 0);
+        let err = filter.process(&pack("x"), &mut cx).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::Fatal(t) if t.contains("limit")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn build_errors_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut spec, globals) = spec("SandboxFilter", dir.path(), "x = ");
+        let err = SandboxFilter::build(&spec, &globals).err().unwrap();
+        assert!(err.message.contains("s.lua"), "{}", err.message);
+        spec.options.insert("filename".into(), "missing.lua".into());
+        assert!(SandboxFilter::build(&spec, &globals).is_err());
+        spec.options.insert("bogus".into(), 1.into());
+        let err = SandboxFilter::build(&spec, &globals).err().unwrap();
+        assert!(err.message.contains("bogus"), "{}", err.message);
+    }
+
+    #[test]
+    fn decoder_passes_through_or_emits_injections() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = r#"
+            function process_message()
+                local p = read_message("Payload")
+                if p == "split" then
+                    inject_message{Payload = "a"}
+                    inject_message{Payload = "b", Type = "t"}
+                elseif p == "bad" then
+                    return -1
+                end
+                return 0
+            end"#;
+        let (spec, globals) = spec("SandboxDecoder", dir.path(), src);
+        let mut decoder = SandboxDecoder::build(&spec, &globals).unwrap();
+        let input = |p: &str| {
+            let mut m = Message::new([2; 16], 9);
+            m.payload = Some(Bytes::copy_from_slice(p.as_bytes()));
+            m.r#type = Some(Bytes::from_static(b"orig"));
+            Incoming::Message(Box::new(MessageView::from_message(&m).unwrap()))
+        };
+        let mut out = Vec::new();
+        decoder.decode(input("keep"), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].payload(), b"keep");
+        out.clear();
+        decoder.decode(input("split"), &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            (out[0].payload(), out[0].r#type()),
+            (&b"a"[..], &b"orig"[..])
+        );
+        assert_eq!(
+            out[0].timestamp(),
+            9,
+            "missing headers come from the original"
+        );
+        assert_eq!(out[1].r#type(), b"t");
+        assert_ne!(out[0].uuid(), &[2; 16][..]);
+        out.clear();
+        assert!(decoder.decode(input("bad"), &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn encoder_outputs_last_injection_protobuf_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = r#"
+            function process_message()
+                local t = read_message("Type")
+                if t == "skip" then return -2 end
+                if t == "raw" then return 0 end
+                add_to_payload("first") inject_payload()
+                inject_payload("txt", "", "line: ", t)
+                return 0
+            end"#;
+        let (spec, globals) = spec("SandboxEncoder", dir.path(), src);
+        let mut encoder = SandboxEncoder::build(&spec, &globals).unwrap();
+        let mut out = Vec::new();
+        encoder.encode(&pack("x"), &mut out).unwrap();
+        assert_eq!(out, b"line: x");
+        out.clear();
+        encoder.encode(&pack("skip"), &mut out).unwrap();
+        assert!(out.is_empty());
+        let raw = pack("raw");
+        encoder.encode(&raw, &mut out).unwrap();
+        assert_eq!(&out[..], &raw.message.raw()[..]);
+    }
+}
