@@ -4,7 +4,7 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::{counter, file, log, payload, protobuf, rst, splitters, tcp};
+use crate::plugins::{counter, file, log, payload, protobuf, rst, sandbox, splitters, tcp};
 
 /// Every built-in plugin type.
 pub const PLUGINS: &[PluginEntry] = &[
@@ -43,6 +43,18 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "CounterFilter",
         factory: Factory::Filter(counter::build),
+    },
+    PluginEntry {
+        type_name: "SandboxFilter",
+        factory: Factory::Filter(sandbox::SandboxFilter::build),
+    },
+    PluginEntry {
+        type_name: "SandboxDecoder",
+        factory: Factory::Decoder(sandbox::SandboxDecoder::build),
+    },
+    PluginEntry {
+        type_name: "SandboxEncoder",
+        factory: Factory::Encoder(sandbox::SandboxEncoder::build),
     },
     PluginEntry {
         type_name: "LogOutput",

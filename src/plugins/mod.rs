@@ -13,6 +13,7 @@ pub mod log;
 pub mod payload;
 pub mod protobuf;
 pub mod rst;
+pub mod sandbox;
 pub mod splitters;
 pub mod tcp;
 

@@ -1,11 +1,35 @@
-//! Lua sandboxes (HEKA-SPEC §5): the Lua 5.1 VMs that run Heka's
-//! SandboxFilter, SandboxDecoder, SandboxEncoder, SandboxInput and
-//! SandboxOutput scripts.
+//! The Lua sandbox behind SandboxFilter, SandboxDecoder and SandboxEncoder
+//! (HEKA-SPEC §5): a Lua 5.1 state (mlua, vendored, never LuaJIT) with
+//! Heka's environment, limits and API.
 //!
+//! - [`config`]: the common sandbox keys and `[name.config]`.
+//! - [`env`]: the library set, removals and `require` (with the native
+//!   module registry other modules plug into).
+//! - [`limits`]: memory, instruction, output and wall-clock limits, and why
+//!   `pcall` and coroutines cannot escape them.
+//! - [`api`]: `read_message`, `read_config`, `add_to_payload`,
+//!   `inject_payload`, `inject_message`, `decode_message`.
+//! - `table`: messages to and from Lua tables.
+//! - [`vm`]: [`Sandbox`], the loaded script and its entry points.
 //! - [`modules`]: the native modules that sandbox scripts `require`
 //!   (`cjson`, `circular_buffer`), written in Rust on top of mlua.
 //! - [`preserve`]: Heka's `preserve_data`, the script's globals written to a
 //!   Lua data file at shutdown and read back after the next start.
 
+pub mod api;
+pub mod config;
+pub mod env;
+pub mod limits;
 pub mod modules;
 pub mod preserve;
+mod table;
+pub mod vm;
+
+pub use api::{Call, Injection, Sink};
+pub use config::SandboxConfig;
+pub use env::{NativeOpen, Template, register_native};
+pub use limits::{Abort, Limits};
+pub use vm::{Sandbox, SandboxError, SandboxSpec};
+
+#[cfg(test)]
+mod tests;

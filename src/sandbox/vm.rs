@@ -1,0 +1,227 @@
+//! One sandbox: a Lua state with Heka's environment, limits and API, the
+//! loaded script, and the calls into its entry points (`process_message`,
+//! `timer_event`). Plugins in `plugins/sandbox.rs` own a [`Sandbox`] and
+//! map its results to `PluginError`s per plugin type.
+//!
+//! Every call starts with a fresh instruction budget and deadline, resets
+//! the main thread's globals to the script's table (a script's
+//! `setfenv(0, t)` cannot hide the entry points from the host) and borrows
+//! the current message and sink through `Lua::scope` (see `api.rs`). A
+//! failed call leaves the state usable: the memory limit makes allocations
+//! fail cleanly and a doomed call ends at its top.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mlua::chunk::ChunkMode;
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+
+use super::api::{self, Call, ERROR_SIZE};
+use super::config::ConfigValue;
+use super::env::{self, Template};
+use super::limits::{self, Abort, Limits};
+
+/// Why a sandbox call (or the load) failed; each terminates the sandbox in
+/// Heka.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// A limit or an injection refusal stopped the call.
+    #[error("{0}")]
+    Abort(Abort),
+    /// An allocation went past `memory_limit`.
+    #[error("memory limit exceeded")]
+    Memory,
+    /// The script raised an error (text as Heka shows it, ≤ 255 bytes).
+    #[error("{0}")]
+    Lua(String),
+    /// The state could not be built or the script read.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What building a sandbox needs.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    /// Chunk name shown in error messages (usually the script's file name).
+    pub chunk_name: String,
+    /// The script source.
+    pub source: Vec<u8>,
+    /// Heka's environment flavour.
+    pub template: Template,
+    /// The limits.
+    pub limits: Limits,
+    /// Where `require` looks for `?.lua`.
+    pub module_dirs: Vec<PathBuf>,
+    /// The `[name.config]` values for `read_config`.
+    pub config: BTreeMap<String, ConfigValue>,
+}
+
+/// A loaded sandbox script.
+pub struct Sandbox {
+    lua: Lua,
+    globals: Table,
+    host: Table,
+    idle: Function,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("memory", &self.lua.used_memory())
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// Builds the state and runs the script's main chunk (under the limits).
+    pub fn new(spec: SandboxSpec) -> Result<Sandbox, SandboxError> {
+        let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
+        let lua = env::new_state(spec.template, spec.module_dirs).map_err(setup)?;
+        let (host, idle) = api::install(&lua, spec.limits.output, spec.config).map_err(setup)?;
+        limits::install(&lua, &spec.limits).map_err(setup)?;
+        let globals = lua.globals();
+        let sandbox = Sandbox {
+            lua,
+            globals,
+            host,
+            idle,
+        };
+        let chunk = sandbox
+            .lua
+            .load(spec.source)
+            .set_name(format!("@{}", spec.chunk_name))
+            .set_mode(ChunkMode::Text)
+            .into_function()
+            .map_err(|e| SandboxError::Lua(truncate(error_text(&e))))?;
+        sandbox.run(chunk, (), Call::default(), "")?;
+        Ok(sandbox)
+    }
+
+    /// Whether the script defines a global function `name`.
+    pub fn has_function(&self, name: &str) -> bool {
+        matches!(self.globals.raw_get::<Value>(name), Ok(Value::Function(_)))
+    }
+
+    /// Bytes of Lua memory in use.
+    pub fn memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+
+    /// Calls `process_message()`: returns its status and optional error text.
+    pub fn process_message(
+        &mut self,
+        call: Call<'_>,
+    ) -> Result<(i64, Option<String>), SandboxError> {
+        const NAME: &str = "process_message";
+        let f = self.entry(NAME)?;
+        let out = self.run(f, (), call, NAME)?;
+        let mut out = out.into_iter();
+        let status = match out.next() {
+            Some(Value::Integer(i)) => i,
+            Some(Value::Number(n)) => n as i64,
+            _ => {
+                return Err(SandboxError::Lua(format!(
+                    "{NAME}() must return a numeric status code"
+                )));
+            }
+        };
+        let text = match out.next() {
+            None | Some(Value::Nil) => None,
+            Some(Value::String(s)) => Some(truncate(s.to_string_lossy())),
+            Some(_) => {
+                return Err(SandboxError::Lua(format!(
+                    "{NAME}() must return a nil or string error message"
+                )));
+            }
+        };
+        Ok((status, text))
+    }
+
+    /// Calls `timer_event(ns)` (when defined), then collects garbage fully.
+    pub fn timer_event(&mut self, now_ns: i64, call: Call<'_>) -> Result<(), SandboxError> {
+        const NAME: &str = "timer_event";
+        if !self.has_function(NAME) {
+            return Ok(());
+        }
+        let f = self.entry(NAME)?;
+        self.run(f, now_ns as f64, call, NAME)?;
+        let _ = self.lua.gc_collect();
+        Ok(())
+    }
+
+    fn entry(&self, name: &str) -> Result<Function, SandboxError> {
+        match self.globals.raw_get::<Value>(name) {
+            Ok(Value::Function(f)) => Ok(f),
+            _ => Err(SandboxError::Lua(format!(
+                "{name}() function was not found"
+            ))),
+        }
+    }
+
+    fn run(
+        &self,
+        f: Function,
+        args: impl IntoLuaMulti,
+        mut call: Call<'_>,
+        name: &str,
+    ) -> Result<MultiValue, SandboxError> {
+        let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
+        self.lua.set_globals(self.globals.clone()).map_err(setup)?;
+        limits::begin(&self.lua).map_err(setup)?;
+        let result = self.lua.scope(|scope| {
+            let dispatch = scope
+                .create_function_mut(|lua, args: MultiValue| api::dispatch(lua, &mut call, args))?;
+            self.host.raw_set("call", dispatch)?;
+            let result = f.call::<MultiValue>(args);
+            self.host.raw_set("call", &self.idle)?;
+            Ok(result)
+        });
+        let result = result.map_err(setup)?;
+        if let Some(why) = limits::doom(&self.lua) {
+            return Err(SandboxError::Abort(why));
+        }
+        result.map_err(|e| {
+            if is_memory(&e) {
+                SandboxError::Memory
+            } else if name.is_empty() {
+                SandboxError::Lua(truncate(error_text(&e)))
+            } else {
+                SandboxError::Lua(truncate(format!("{name}() {}", error_text(&e))))
+            }
+        })
+    }
+}
+
+fn is_memory(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } => is_memory(cause),
+        mlua::Error::RuntimeError(s) => s.contains("not enough memory"),
+        _ => false,
+    }
+}
+
+/// The error's message without mlua's prefixes and tracebacks.
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(s) => match s.find("\nstack traceback:") {
+            Some(at) => s[..at].to_owned(),
+            None => s.clone(),
+        },
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::MemoryError(s) => s.clone(),
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > ERROR_SIZE {
+        let mut end = ERROR_SIZE;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
