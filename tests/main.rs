@@ -4,5 +4,6 @@
 mod cat;
 mod daemon;
 mod sample_data;
+mod sandbox;
 mod support;
 mod tools;

@@ -20,6 +20,8 @@
 //! true; the runtime reads `spec.common.can_exit` (see the report on this
 //! branch for what it must change).
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::{Pack, now_ns};
@@ -57,6 +59,25 @@ fn load(spec: &PluginSpec, globals: &Globals) -> Result<(SandboxConfig, Sandbox)
     Ok((cfg, sandbox))
 }
 
+/// Heka's preservation file: `<base_dir>/sandbox_preservation/<name>.data`,
+/// non-word characters of the name replaced by `_`.
+pub fn state_file(globals: &Globals, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    globals
+        .base_dir
+        .join("sandbox_preservation")
+        .join(format!("{safe}.data"))
+}
+
 fn fatal(e: impl std::fmt::Display) -> PluginError {
     PluginError::fatal(e.to_string())
 }
@@ -77,8 +98,10 @@ fn payload_fields(payload_type: String, payload_name: String) -> [Field; 2] {
 pub struct SandboxFilter {
     sandbox: Sandbox,
     timer_on_shutdown: bool,
-    /// `preserve_data` (saving and restoring globals is not done here).
-    pub preserve_data: bool,
+    /// The script, watched for edits (a change reloads the filter).
+    script: PathBuf,
+    /// Where `preserve_data` keeps the globals, when it is on.
+    state_file: Option<PathBuf>,
 }
 
 struct FilterSink<'a> {
@@ -116,10 +139,23 @@ impl SandboxFilter {
     /// Builds a SandboxFilter from its spec.
     pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Filter>, BuildError> {
         let (cfg, sandbox) = load(spec, globals)?;
+        let state_file = cfg.preserve_data.then(|| state_file(globals, &spec.name));
+        if let Some(path) = &state_file {
+            // A bad state file is reported and the script starts fresh.
+            match sandbox.restore_state(path) {
+                Ok(outcome) => {
+                    tracing::debug!(plugin = %spec.name, ?outcome, "preserve_data restored.")
+                }
+                Err(err) => {
+                    tracing::error!(plugin = %spec.name, error = %err, "preserve_data not restored; starting fresh.")
+                }
+            }
+        }
         Ok(Box::new(SandboxFilter {
             sandbox,
             timer_on_shutdown: cfg.timer_event_on_shutdown,
-            preserve_data: cfg.preserve_data,
+            script: cfg.script_path(globals),
+            state_file,
         }))
     }
 
@@ -165,6 +201,20 @@ impl Filter for SandboxFilter {
             if let Err(err) = self.timer_event(now_ns(), cx) {
                 tracing::error!(%err, "timer_event at shutdown failed");
             }
+        }
+        if let Err(err) = self.checkpoint() {
+            tracing::error!(plugin = %cx.name(), %err, "preserve_data not saved");
+        }
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        vec![self.script.clone()]
+    }
+
+    fn checkpoint(&mut self) -> Result<(), PluginError> {
+        match &self.state_file {
+            Some(path) => self.sandbox.save_state(path).map(drop).map_err(fatal),
+            None => Ok(()),
         }
     }
 }

@@ -27,7 +27,13 @@ use mlua::{Lua, LuaOptions, StdLib, Table, Value};
 pub type NativeOpen = fn(&Lua) -> mlua::Result<Table>;
 
 /// Native modules built into hekad (cjson, circular_buffer, … register here).
-pub const BUILTIN_NATIVE: &[(&str, NativeOpen)] = &[];
+pub const BUILTIN_NATIVE: &[(&str, NativeOpen)] = &[
+    (super::modules::cjson::NAME, super::modules::cjson::open),
+    (
+        super::modules::circular_buffer::NAME,
+        super::modules::circular_buffer::open,
+    ),
+];
 
 static NATIVE: RwLock<Vec<(String, NativeOpen)>> = RwLock::new(Vec::new());
 

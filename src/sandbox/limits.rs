@@ -117,6 +117,19 @@ fn arm(lua: &Lua, step: u32) -> mlua::Result<()> {
     lua.set_global_hook(HookTriggers::new().every_nth_instruction(step), hook)
 }
 
+/// Runs `f` without the instruction and time limits, as Heka lifted them to
+/// save and restore `preserve_data` (a large state may take more than one
+/// call's budget); the memory limit stays.
+pub(crate) fn unlimited<T>(lua: &Lua, f: impl FnOnce() -> T) -> mlua::Result<T> {
+    lua.remove_global_hook();
+    let out = f();
+    let step = lua
+        .app_data_ref::<Budget>()
+        .map_or(HOOK_STEP, |b| b.step.get());
+    arm(lua, step)?;
+    Ok(out)
+}
+
 /// Starts a call: a fresh instruction budget and deadline, normal hook rate.
 pub(crate) fn begin(lua: &Lua) -> mlua::Result<()> {
     let rearm = {

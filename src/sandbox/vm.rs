@@ -11,7 +11,7 @@
 //! fail cleanly and a doomed call ends at its top.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
@@ -20,6 +20,7 @@ use super::api::{self, Call, ERROR_SIZE};
 use super::config::ConfigValue;
 use super::env::{self, Template};
 use super::limits::{self, Abort, Limits};
+use super::preserve;
 
 /// Why a sandbox call (or the load) failed; each terminates the sandbox in
 /// Heka.
@@ -62,6 +63,8 @@ pub struct Sandbox {
     globals: Table,
     host: Table,
     idle: Function,
+    /// The globals before the script ran: what preserve_data leaves out.
+    baseline: preserve::Baseline,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -80,11 +83,13 @@ impl Sandbox {
         let (host, idle) = api::install(&lua, spec.limits.output, spec.config).map_err(setup)?;
         limits::install(&lua, &spec.limits).map_err(setup)?;
         let globals = lua.globals();
+        let baseline = preserve::baseline(&lua).map_err(setup)?;
         let sandbox = Sandbox {
             lua,
             globals,
             host,
             idle,
+            baseline,
         };
         let chunk = sandbox
             .lua
@@ -95,6 +100,32 @@ impl Sandbox {
             .map_err(|e| SandboxError::Lua(truncate(error_text(&e))))?;
         sandbox.run(chunk, (), Call::default(), "")?;
         Ok(sandbox)
+    }
+
+    /// Writes the script's globals to `path` (`preserve_data`).
+    pub fn save_state(&self, path: &Path) -> Result<preserve::SaveStats, preserve::PreserveError> {
+        limits::unlimited(&self.lua, || {
+            preserve::save(&self.lua, path, &self.baseline)
+        })
+        .map_err(|e| preserve::PreserveError::Serialise {
+            path: path.to_path_buf(),
+            source: e,
+        })?
+    }
+
+    /// Restores globals saved by [`Sandbox::save_state`], after the main
+    /// chunk ran; a bad file leaves the state as the script built it.
+    pub fn restore_state(
+        &self,
+        path: &Path,
+    ) -> Result<preserve::RestoreOutcome, preserve::PreserveError> {
+        let wrap = |e: mlua::Error| preserve::PreserveError::Serialise {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        // Userdata (circular buffers) are not saved yet, so no constructor
+        // is offered to the data file.
+        limits::unlimited(&self.lua, || preserve::restore(&self.lua, path)).map_err(wrap)?
     }
 
     /// Whether the script defines a global function `name`.

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
 use crate::config::PluginSpec;
-use crate::messages::{Drain, Route, Stop};
+use crate::messages::{Drain, PluginExited, Route, Stop};
 use crate::pack::{Pack, PackRef};
 use crate::plugin::{BuildError, Input, PluginError};
 pub use crate::runner::stream::StreamDefaults;
@@ -178,7 +178,20 @@ impl StreamSink {
     /// Splits, decodes and routes every whole record in the buffer; with
     /// `eof`, also the trailing partial record per `deliver_incomplete_final`.
     pub async fn flush(&mut self, eof: bool) -> Result<(), PluginError> {
-        self.stream.process(eof, &mut self.out)?;
+        if let Err(err) = self.stream.process(eof, &mut self.out) {
+            // Only a decoder fails a stream fatally. As in Heka (where a
+            // SandboxDecoder returning > 0 stops hekad), that is fatal for
+            // the whole daemon, not just this input.
+            let decoder = self.cx.inner.decoder.as_deref().unwrap_or("decoder");
+            let env = &self.cx.inner.env;
+            env.exits.do_send(PluginExited {
+                name: format!("{}-{decoder}", self.cx.name()).into(),
+                type_name: env.spec(decoder).map_or(decoder, |s| &s.type_name).into(),
+                can_exit: false,
+                error: err.to_string(),
+            });
+            return Err(err);
+        }
         if self.out.is_empty() {
             return Ok(());
         }
