@@ -65,6 +65,15 @@ pub struct Sandbox {
     idle: Function,
     /// The globals before the script ran: what preserve_data leaves out.
     baseline: preserve::Baseline,
+    /// Interned keys used on every call (a `&str` key is pushed anew each
+    /// time).
+    keys: Keys,
+}
+
+struct Keys {
+    call: mlua::LuaString,
+    process_message: mlua::LuaString,
+    timer_event: mlua::LuaString,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -84,7 +93,13 @@ impl Sandbox {
         limits::install(&lua, &spec.limits).map_err(setup)?;
         let globals = lua.globals();
         let baseline = preserve::baseline(&lua).map_err(setup)?;
+        let keys = Keys {
+            call: lua.create_string("call").map_err(setup)?,
+            process_message: lua.create_string("process_message").map_err(setup)?,
+            timer_event: lua.create_string("timer_event").map_err(setup)?,
+        };
         let sandbox = Sandbox {
+            keys,
             lua,
             globals,
             host,
@@ -181,7 +196,12 @@ impl Sandbox {
     }
 
     fn entry(&self, name: &str) -> Result<Function, SandboxError> {
-        match self.globals.raw_get::<Value>(name) {
+        let key = match name {
+            "process_message" => &self.keys.process_message,
+            "timer_event" => &self.keys.timer_event,
+            _ => return Err(SandboxError::Lua(format!("{name}() is not an entry point"))),
+        };
+        match self.globals.raw_get::<Value>(key) {
             Ok(Value::Function(f)) => Ok(f),
             _ => Err(SandboxError::Lua(format!(
                 "{name}() function was not found"
@@ -202,9 +222,9 @@ impl Sandbox {
         let result = self.lua.scope(|scope| {
             let dispatch = scope
                 .create_function_mut(|lua, args: MultiValue| api::dispatch(lua, &mut call, args))?;
-            self.host.raw_set("call", dispatch)?;
+            self.host.raw_set(&self.keys.call, dispatch)?;
             let result = f.call::<MultiValue>(args);
-            self.host.raw_set("call", &self.idle)?;
+            self.host.raw_set(&self.keys.call, &self.idle)?;
             Ok(result)
         });
         let result = result.map_err(setup)?;
