@@ -32,6 +32,6 @@ function timer_event(ns)
         end
     end
     reported_total, reported_ns = total, ns
-    add_to_payload(string.format("%d messages, %.2f msg/sec\n", total, rate))
+    add_to_payload(string.format("%d messages, %.2f msg/sec", total, rate))
     inject_payload("txt", "counter")
 end
