@@ -467,3 +467,52 @@ fn decode_message_round_trips() {
     );
     assert_eq!(payload(&ok(&mut sb)[0]), "16mytype3i62");
 }
+
+#[test]
+fn preserve_data_keeps_globals_and_circular_buffers() {
+    let src = r#"
+require "circular_buffer"
+count = 0
+cb = circular_buffer.new(4, 2, 60)
+cb:set_header(2, "bytes", "B", "avg")
+function process_message()
+    count = count + 1
+    cb:add(120e9, 1, 5)
+    cb:add(180e9, 2, 1.5)
+    return 0
+end
+function timer_event(ns)
+    -- Checks what came back: fails the call if anything differs.
+    local name, unit, agg = cb:get_header(2)
+    assert(count == 2, "count " .. tostring(count))
+    assert(cb:get(120e9, 1) == 10, "cell " .. tostring(cb:get(120e9, 1)))
+    assert(cb:get(180e9, 2) == 3)
+    assert(name == "bytes" and unit == "B" and agg == "avg")
+end
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.data");
+    let mut first = sandbox(src);
+    for _ in 0..2 {
+        first
+            .process_message(Call {
+                message: Some(&message()),
+                sink: None,
+            })
+            .unwrap();
+    }
+    first.save_state(&state).unwrap();
+    let mut second = sandbox(src);
+    assert!(
+        second.timer_event(0, Call::default()).is_err(),
+        "a fresh state must fail the checks"
+    );
+    let outcome = second.restore_state(&state).unwrap();
+    assert!(
+        matches!(outcome, preserve::RestoreOutcome::Restored { .. }),
+        "{outcome:?}"
+    );
+    second
+        .timer_event(0, Call::default())
+        .expect("the restored state passes the checks");
+}

@@ -20,6 +20,7 @@ use super::api::{self, Call, ERROR_SIZE};
 use super::config::ConfigValue;
 use super::env::{self, Template};
 use super::limits::{self, Abort, Limits};
+use super::modules::circular_buffer;
 use super::preserve;
 
 /// Why a sandbox call (or the load) failed; each terminates the sandbox in
@@ -138,9 +139,15 @@ impl Sandbox {
             path: path.to_path_buf(),
             source: e,
         };
-        // Userdata (circular buffers) are not saved yet, so no constructor
-        // is offered to the data file.
-        limits::unlimited(&self.lua, || preserve::restore(&self.lua, path)).map_err(wrap)?
+        // Saved circular buffers come back through their module.
+        let module = circular_buffer::open(&self.lua).map_err(wrap)?;
+        let restore: Function = module.raw_get("restore").map_err(wrap)?;
+        let constructors =
+            preserve::Constructors::default().with(circular_buffer::NAME, "restore", restore);
+        limits::unlimited(&self.lua, || {
+            preserve::restore_with(&self.lua, path, &constructors)
+        })
+        .map_err(wrap)?
     }
 
     /// Whether the script defines a global function `name`.

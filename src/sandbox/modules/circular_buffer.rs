@@ -30,8 +30,11 @@
 //!   `inject_payload(.., cb)` write ([`CircularBuffer::output`]); `cbufd`
 //!   needs `enable_delta`.
 //! - `cb:fromstring(text)`: restores the values written by
-//!   [`CircularBuffer::to_restore_string`] (used by preserve_data through
-//!   [`CircularBuffer::preservation_script`]).
+//!   [`CircularBuffer::to_restore_string`].
+//! - `circular_buffer.restore(data)` → cb: rebuilds a whole buffer (shape,
+//!   headers, format, values) from [`CircularBuffer::preservation_data`];
+//!   preserve_data writes buffers this way through their `__preserve`
+//!   metamethod.
 //!
 //! `cbuf` output: a JSON header line
 //! `{"time":T,"rows":R,"columns":C,"seconds_per_row":S,"column_info":[{"name":"Column_1","unit":"count","aggregation":"sum"}]}`
@@ -456,12 +459,40 @@ impl UserData for CircularBuffer {
         m.add_method_mut("fromstring", |_, cb, s: mlua::LuaString| {
             cb.restore(&s.to_str()?)
         });
+        // preserve_data writes a buffer as `require("circular_buffer")
+        // .restore(data)`; see `CircularBuffer::preservation_data`.
+        m.add_meta_method("__preserve", |_, cb, ()| {
+            Ok((NAME, "restore", cb.preservation_data()))
+        });
     }
+}
+
+/// `circular_buffer.restore(data)`: rebuilds a buffer from
+/// [`CircularBuffer::preservation_data`] (used by preserve_data files).
+fn restore(lua: &Lua, data: mlua::LuaString) -> mlua::Result<CircularBuffer> {
+    let data = data.to_str()?;
+    let mut lines = data.splitn(3, '\n');
+    let bad = || err("invalid circular_buffer preservation data");
+    let shape: Vec<&str> = lines.next().ok_or_else(bad)?.split(' ').collect();
+    let [rows, cols, spr, delta, format] = shape[..] else {
+        return Err(bad());
+    };
+    let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
+    let mut cb = CircularBuffer::new(lua, num(rows)?, num(cols)?, num(spr)?, delta == "1")?;
+    let headers: Vec<(String, String, String)> =
+        serde_json::from_str(lines.next().ok_or_else(bad)?).map_err(|_| bad())?;
+    for (i, (name, unit, aggregation)) in headers.iter().enumerate() {
+        cb.set_header((i + 1) as f64, name, Some(unit), Some(aggregation))?;
+    }
+    cb.set_format(format)?;
+    cb.restore(lines.next().ok_or_else(bad)?)?;
+    Ok(cb)
 }
 
 /// Builds the `circular_buffer` module table.
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    t.set("restore", lua.create_function(restore)?)?;
     t.set(
         "new",
         lua.create_function(|lua, (r, c, s, d): (f64, f64, f64, Option<bool>)| {

@@ -103,32 +103,29 @@ impl CircularBuffer {
         out
     }
 
-    /// Lua statements that recreate this buffer as the variable `target`
-    /// (a Lua l-value such as `_G["cb"]`), for preserve_data.
-    pub fn preservation_script(&self, target: &str) -> String {
-        let mut out = format!(
-            "{target} = circular_buffer.new({}, {}, {}, {})\n",
+    /// Everything needed to rebuild this buffer, as `circular_buffer.restore`
+    /// reads it: `rows columns seconds_per_row delta format`, a JSON line of
+    /// `[name, unit, aggregation]` headers, then the `fromstring` text.
+    pub fn preservation_data(&self) -> String {
+        let headers: Vec<[&str; 3]> = self
+            .headers
+            .iter()
+            .map(|h| [h.name.as_str(), h.unit.as_str(), h.aggregation.as_str()])
+            .collect();
+        format!(
+            "{} {} {} {} {}\n{}\n{}",
             self.rows,
             self.columns,
             self.seconds_per_row,
-            self.delta.is_some()
-        );
-        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        for (i, h) in self.headers.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{target}:set_header({}, {}, {}, {})",
-                i + 1,
-                q(&h.name),
-                q(&h.unit),
-                q(&h.aggregation)
-            );
-        }
-        if self.format == Format::Cbufd {
-            let _ = writeln!(out, "{target}:format(\"cbufd\")");
-        }
-        let _ = writeln!(out, "{target}:fromstring(\"{}\")", self.to_restore_string());
-        out
+            u8::from(self.delta.is_some()),
+            if self.format == Format::Cbufd {
+                "cbufd"
+            } else {
+                "cbuf"
+            },
+            serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into()),
+            self.to_restore_string()
+        )
     }
 
     /// `cb:fromstring(text)`: restores values and time from
@@ -249,12 +246,9 @@ mod tests {
             "#,
         );
         let ud: AnyUserData = lua.globals().get("cb").unwrap();
-        let (text, script) = {
+        let (text, data) = {
             let cb = ud.borrow::<CircularBuffer>().unwrap();
-            (
-                cb.to_restore_string(),
-                cb.preservation_script("_G[\"cb3\"]"),
-            )
+            (cb.to_restore_string(), cb.preservation_data())
         };
         assert_eq!(text, "1020 1.5 nan nan -2 1e-9 nan");
         lua.globals().set("text", text.as_str()).unwrap();
@@ -262,7 +256,8 @@ mod tests {
             &lua,
             "cb2:fromstring(text) cb2:set_header(2, 'bytes', 'B', 'avg')",
         );
-        run(&lua, &script);
+        lua.globals().set("data", data.as_str()).unwrap();
+        run(&lua, "cb3 = circular_buffer.restore(data)");
         let want = output(&lua, "cb");
         assert_eq!(output(&lua, "cb2"), want);
         assert_eq!(output(&lua, "cb3"), want);
