@@ -20,6 +20,7 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::config::ConfigValue;
 use super::limits::{self, Abort};
+use super::modules::circular_buffer::CircularBuffer;
 use super::table;
 
 /// `Type` of payload injections (`inject_payload`).
@@ -246,6 +247,12 @@ fn append(lua: &Lua, values: impl IntoIterator<Item = Value>) -> mlua::Result<()
                 Value::Number(n) => buf.extend_from_slice(format_number(*n).as_bytes()),
                 Value::Boolean(b) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Value::Nil => buf.extend_from_slice(b"nil"),
+                // A circular buffer writes its cbuf or cbufd text (Heka's
+                // graphs are fed this way).
+                Value::UserData(ud) if ud.is::<CircularBuffer>() => {
+                    let text = ud.borrow_mut::<CircularBuffer>()?.output();
+                    buf.extend_from_slice(text.as_bytes());
+                }
                 other => {
                     return Err(mlua::Error::runtime(format!(
                         "add_to_payload() does not support {}",

@@ -516,3 +516,51 @@ end
         .timer_event(0, Call::default())
         .expect("the restored state passes the checks");
 }
+
+#[test]
+fn circular_buffers_go_into_payloads_as_cbuf_text() {
+    let mut sb = sandbox(
+        r#"
+require "circular_buffer"
+cb = circular_buffer.new(2, 1, 60)
+cb:set(60e9, 1, 7)
+function timer_event(ns)
+    add_to_payload(cb)
+    inject_payload("cbuf", "graph")
+end
+"#,
+    );
+    let mut sink = Record::default();
+    sb.timer_event(
+        0,
+        Call {
+            message: None,
+            sink: Some(&mut sink),
+        },
+    )
+    .unwrap();
+    let [
+        Injection::Payload {
+            payload,
+            payload_type,
+            payload_name,
+        },
+    ] = &sink.0[..]
+    else {
+        panic!("expected one payload");
+    };
+    assert_eq!(
+        (payload_type.as_str(), payload_name.as_str()),
+        ("cbuf", "graph")
+    );
+    let text = std::str::from_utf8(payload).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("{\"time\":0,\"rows\":2,\"columns\":1"),
+        "{text}"
+    );
+    assert_eq!(lines.collect::<Vec<_>>(), ["nan", "7"]);
+}
