@@ -175,3 +175,77 @@ fn an_edited_script_is_reloaded_while_hekad_runs() {
     daemon.signal("TERM");
     assert!(daemon.wait(20).0.success());
 }
+
+#[test]
+fn json_lua_decodes_json_lines_into_fields() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes/decoders/json.lua");
+    let cfg = format!(
+        r#"
+[hekad]
+base_dir = "{base}"
+
+[lines]
+type = "TcpInput"
+address = "127.0.0.1:{port}"
+splitter = "TokenSplitter"
+decoder = "json"
+
+[json]
+type = "SandboxDecoder"
+filename = "{json}"
+
+[json.config]
+type = "app.json"
+
+[out]
+type = "FileOutput"
+message_matcher = "TRUE"
+path = "{base}/out.heka"
+encoder = "ProtobufEncoder"
+flush_operator = "OR"
+flush_interval = 100
+"#,
+        base = dir.path().display(),
+        json = json.display()
+    );
+    let daemon = Daemon::start(dir.path(), &cfg, Some(port));
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"{\"status\":200,\"req\":{\"path\":\"/a\",\"ms\":1.5},\"ok\":true}\nnot json\n{\"status\":404}\n")
+        .unwrap();
+    drop(conn);
+    let txt = wait_for_count(dir.path(), "Type: app.json", 2, &daemon);
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(20);
+    assert!(status.success(), "{log}");
+    assert_eq!(
+        txt.matches("Type: app.json").count(),
+        2,
+        "the bad line must not be delivered:\n{txt}"
+    );
+    let json_out = text(
+        &heka_cat(&[
+            "-format=json",
+            "-match",
+            "Fields[status] == 200",
+            dir.path().join("out.heka").to_str().unwrap(),
+        ])
+        .stdout,
+    );
+    for want in [
+        "\"req.path\"",
+        "\"/a\"",
+        "\"req.ms\"",
+        "1.5",
+        "\"ok\"",
+        "true",
+    ] {
+        assert!(json_out.contains(want), "{want} missing in {json_out}");
+    }
+    assert!(
+        log.contains("payload is not a JSON object"),
+        "the failure is logged:\n{log}"
+    );
+}
