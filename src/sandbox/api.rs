@@ -21,6 +21,7 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use super::config::ConfigValue;
 use super::limits::{self, Abort};
 use super::modules::circular_buffer::CircularBuffer;
+use super::modules::write_number;
 use super::table;
 
 /// `Type` of payload injections (`inject_payload`).
@@ -244,7 +245,11 @@ fn append(lua: &Lua, values: impl IntoIterator<Item = Value>) -> mlua::Result<()
             match &v {
                 Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
                 Value::Integer(i) => buf.extend_from_slice(i.to_string().as_bytes()),
-                Value::Number(n) => buf.extend_from_slice(format_number(*n).as_bytes()),
+                Value::Number(n) => {
+                    let mut text = String::new();
+                    write_number(&mut text, *n);
+                    buf.extend_from_slice(text.as_bytes());
+                }
                 Value::Boolean(b) => buf.extend_from_slice(if *b { b"true" } else { b"false" }),
                 Value::Nil => buf.extend_from_slice(b"nil"),
                 // A circular buffer writes its cbuf or cbufd text (Heka's
@@ -272,17 +277,6 @@ fn append(lua: &Lua, values: impl IntoIterator<Item = Value>) -> mlua::Result<()
         return Err(limits::abort(lua, Abort::Output));
     }
     Ok(())
-}
-
-/// Numbers as text: whole numbers without a fraction, others shortest.
-pub(crate) fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else if n.is_finite() && (n.abs() >= 1e15 || n.abs() < 1e-5) {
-        format!("{n:e}")
-    } else {
-        format!("{n}")
-    }
 }
 
 fn add_to_payload(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
