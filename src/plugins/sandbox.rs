@@ -82,6 +82,20 @@ fn fatal(e: impl std::fmt::Display) -> PluginError {
     PluginError::fatal(e.to_string())
 }
 
+/// Heka's `process_message` status: 0 done, below 0 this message failed
+/// (logged, counted), above 0 the sandbox is finished (fatal).
+fn status(status: i64, text: Option<String>) -> Result<(), PluginError> {
+    match status {
+        0 => Ok(()),
+        s if s < 0 => Err(failed(text)),
+        s => {
+            Err(PluginError::fatal(text.unwrap_or_else(|| {
+                format!("process_message() returned {s}")
+            })))
+        }
+    }
+}
+
 fn failed(text: Option<String>) -> PluginError {
     PluginError::message(text.unwrap_or_else(|| "process_message() failed".to_owned()))
 }
@@ -172,15 +186,8 @@ impl Filter for SandboxFilter {
             message: Some(&pack.message),
             sink: Some(&mut sink),
         };
-        match self.sandbox.process_message(call).map_err(fatal)? {
-            (0, _) => Ok(()),
-            (s, text) if s < 0 => Err(failed(text)),
-            (s, text) => {
-                Err(PluginError::fatal(text.unwrap_or_else(|| {
-                    format!("process_message() returned {s}")
-                })))
-            }
-        }
+        let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
+        status(code, text)
     }
 
     fn timer_event(&mut self, now_ns: i64, cx: &mut FilterCx) -> Result<(), PluginError> {
@@ -291,17 +298,12 @@ impl Decoder for SandboxDecoder {
             message: Some(&original),
             sink: Some(&mut sink),
         };
-        let (status, text) = self.sandbox.process_message(call).map_err(fatal)?;
-        let injected = sink.out;
-        match status {
-            0 if injected.is_empty() => out.push(original),
-            0 => out.extend(injected),
-            s if s < 0 => return Err(failed(text)),
-            s => {
-                return Err(PluginError::fatal(
-                    text.unwrap_or_else(|| format!("process_message() returned {s}")),
-                ));
-            }
+        let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
+        status(code, text)?;
+        if sink.out.is_empty() {
+            out.push(original);
+        } else {
+            out.extend(sink.out);
         }
         Ok(())
     }
@@ -343,19 +345,14 @@ impl Encoder for SandboxEncoder {
             message: Some(&pack.message),
             sink: Some(&mut sink),
         };
-        let (status, text) = self.sandbox.process_message(call).map_err(fatal)?;
-        match status {
-            0 => match sink.last {
-                Some(bytes) => out.extend_from_slice(&bytes),
-                None => out.extend_from_slice(pack.message.raw()),
-            },
-            ENCODER_SKIP => {}
-            s if s < 0 => return Err(failed(text)),
-            s => {
-                return Err(PluginError::fatal(
-                    text.unwrap_or_else(|| format!("process_message() returned {s}")),
-                ));
-            }
+        let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
+        if code == ENCODER_SKIP {
+            return Ok(());
+        }
+        status(code, text)?;
+        match sink.last {
+            Some(bytes) => out.extend_from_slice(&bytes),
+            None => out.extend_from_slice(pack.message.raw()),
         }
         Ok(())
     }
