@@ -1,7 +1,9 @@
 //! Filters added and removed while the pipeline runs (Heka's dynamic
 //! sandboxes): the supervisor builds the filter first, starts its runner and
 //! subscribes it; removal unsubscribes it, lets it finish what it has
-//! queued, shuts it down and forgets it.
+//! queued, shuts it down and forgets it (announcing `heka.terminated`,
+//! "Filter unloaded."); replacement swaps a running filter's plugin in its
+//! runner, keeping its mailbox.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use actix::prelude::*;
 
 use crate::build::routing;
 use crate::config::{Category, PluginSpec};
-use crate::messages::{AddFilter, Drain, RemoveFilter, Stop, Unsubscribe};
+use crate::messages::{AddFilter, Drain, RemoveFilter, ReplaceFilter, Stop, Swap, Unsubscribe};
 use crate::plugin::{BuildError, Filter};
 use crate::runner::Env;
 use crate::runner::filter::FilterRunner;
@@ -92,7 +94,49 @@ impl Handler<RemoveFilter> for PipelineSupervisor {
                 let _ = addr.send(Stop).await;
                 stats.remove(&name);
                 tracing::info!(plugin = %name, "Filter removed.");
+                name
+            }
+            .into_actor(self)
+            .map(|name, act, ctx| {
+                act.notice("heka.terminated", &name, "Filter unloaded.".to_owned(), ctx);
                 true
+            }),
+        )
+    }
+}
+
+impl Handler<ReplaceFilter> for PipelineSupervisor {
+    type Result = ResponseActFuture<Self, Result<(), BuildError>>;
+
+    fn handle(
+        &mut self,
+        ReplaceFilter(spec): ReplaceFilter,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let found = self
+            .filters
+            .iter()
+            .find(|(n, _)| **n == *spec.name)
+            .cloned();
+        let Some((name, addr)) = found else {
+            let err = BuildError::invalid(&spec, "no filter of that name is running");
+            return Box::pin(fut::ready(Err(err)));
+        };
+        let subscribe = self.env.subscribe.clone();
+        let stats = self.env.stats.get(&name);
+        Box::pin(
+            async move {
+                let stopped = || BuildError {
+                    message: format!("{name}: the filter stopped"),
+                };
+                let routing = addr.send(Swap(spec)).await.map_err(|_| stopped())??;
+                if let (Some(routing), Some(stats)) = (routing, stats) {
+                    // Replaces the subscription of the same name in place.
+                    let _ = subscribe
+                        .send(routing.subscribe(&name, addr.recipient(), stats))
+                        .await;
+                }
+                Ok(())
             }
             .into_actor(self),
         )

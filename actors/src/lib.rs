@@ -30,6 +30,7 @@
 pub mod build;
 pub mod catalogue;
 pub mod config;
+pub mod control;
 pub mod dynamic;
 pub mod messages;
 pub mod pack;

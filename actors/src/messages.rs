@@ -89,6 +89,19 @@ pub struct PluginExited {
 #[rtype(result = "Result<(), crate::plugin::BuildError>")]
 pub struct AddFilter(pub crate::config::PluginSpec);
 
+/// Replaces a running filter's plugin with one built from this spec (same
+/// name); see [`crate::control::Control::replace`].
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::plugin::BuildError>")]
+pub struct ReplaceFilter(pub crate::config::PluginSpec);
+
+/// Tells a filter runner to checkpoint its plugin and swap in one built from
+/// this spec. The reply carries the new routing when the matcher or signer
+/// changed (the supervisor then re-subscribes the runner).
+#[derive(Message)]
+#[rtype(result = "Result<Option<crate::build::Routing>, crate::plugin::BuildError>")]
+pub struct Swap(pub crate::config::PluginSpec);
+
 /// Stops a running filter: it leaves the router, processes what it has
 /// queued, shuts down and is removed. The reply is false if no such filter.
 #[derive(Message)]

@@ -12,8 +12,9 @@ use tokio::sync::watch;
 use crate::build::{Blueprint, BuiltOutput, build};
 use crate::catalogue::Catalogue;
 use crate::config::{Category, Globals, PluginSpec};
+use crate::control::Control;
 use crate::dynamic::start_filter;
-use crate::messages::{AddFilter, RemoveFilter, Reopen, Route, Shutdown};
+use crate::messages::{Reopen, Route, Shutdown};
 use crate::pack::{Pack, PackPool};
 use crate::plugin::BuildError;
 use crate::report::Report;
@@ -46,6 +47,7 @@ pub struct Pipeline {
     input_pool: PackPool,
     inject_pool: PackPool,
     globals: Arc<Globals>,
+    control: Control,
 }
 
 /// Builds every plugin without starting anything (`hekad --check`).
@@ -119,6 +121,12 @@ impl Pipeline {
                 input_pool: pools.0,
                 inject_pool: pools.1,
                 exits: ctx.address().recipient(),
+                control: Control {
+                    add: ctx.address().recipient(),
+                    remove: ctx.address().recipient(),
+                    replace: ctx.address().recipient(),
+                    stats: table.clone(),
+                },
                 pid: std::process::id() as i32,
             };
             let register = |spec: &PluginSpec| {
@@ -176,7 +184,14 @@ impl Pipeline {
                 done: done_tx,
             }
         });
+        let control = Control {
+            add: supervisor.clone().recipient(),
+            remove: supervisor.clone().recipient(),
+            replace: supervisor.clone().recipient(),
+            stats: stats.clone(),
+        };
         Ok(Pipeline {
+            control,
             supervisor,
             router,
             done,
@@ -239,24 +254,24 @@ impl Pipeline {
     /// Builds and starts a filter while running (it subscribes to the
     /// router at once).
     pub async fn add_filter(&self, spec: PluginSpec) -> Result<(), BuildError> {
-        let name = spec.name.clone();
-        self.supervisor
-            .send(AddFilter(spec))
-            .await
-            .unwrap_or_else(|_| {
-                Err(BuildError {
-                    message: format!("{name}: the pipeline has stopped"),
-                })
-            })
+        self.control.load(spec).await
+    }
+
+    /// Replaces a running filter's plugin with one built from `spec` (same
+    /// name), keeping its queue; see [`Control::replace`].
+    pub async fn replace_filter(&self, spec: PluginSpec) -> Result<(), BuildError> {
+        self.control.replace(spec).await
+    }
+
+    /// The handle filters get to load, unload and replace filters.
+    pub fn control(&self) -> Control {
+        self.control.clone()
     }
 
     /// Removes a running filter after it processed what it had queued;
     /// false if there is no such filter.
     pub async fn remove_filter(&self, name: &str) -> bool {
-        self.supervisor
-            .send(RemoveFilter(name.into()))
-            .await
-            .unwrap_or(false)
+        self.control.unload(name).await
     }
 
     /// SIGHUP: outputs reopen their files.

@@ -152,6 +152,13 @@ pub trait Filter: Send {
         None
     }
 
+    /// Called once when the filter's runner starts (not after restarts),
+    /// with the pipeline running: a SandboxManagerFilter loads the filters
+    /// its working directory holds.
+    fn started(&mut self, cx: &mut FilterCx) {
+        let _ = cx;
+    }
+
     /// Called once when the filter stops (shutdown or exit).
     fn shutdown(&mut self, cx: &mut FilterCx) {
         let _ = cx;

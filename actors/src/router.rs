@@ -116,7 +116,11 @@ impl Handler<Subscribe> for Router {
             batch: Vec::new(),
         };
         match self.destinations.iter_mut().find(|d| d.name == dest.name) {
-            Some(existing) => *existing = dest,
+            Some(existing) => {
+                // A replaced matcher keeps what is already batched.
+                let batch = std::mem::take(&mut existing.batch);
+                *existing = Destination { batch, ..dest };
+            }
             None => self.destinations.push(dest),
         }
     }

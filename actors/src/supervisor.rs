@@ -81,21 +81,36 @@ impl PipelineSupervisor {
     /// Routes Heka's `heka.terminated` (or, for a Lua sandbox,
     /// `heka.sandbox-terminated`) notice for a plugin that exited.
     fn announce(&mut self, exit: &PluginExited, ctx: &mut Context<Self>) {
-        let mut msg = message_defaults(&self.env.globals.hostname, self.env.pid);
-        msg.logger = Some(Bytes::from_static(b"hekad"));
         if SANDBOX_TYPES.contains(&&*exit.type_name) {
             // Heka's sandboxes announce themselves with the bare reason.
-            msg.r#type = Some(Bytes::from_static(b"heka.sandbox-terminated"));
-            msg.payload = Some(Bytes::from(exit.error.clone()));
+            self.notice(
+                "heka.sandbox-terminated",
+                &exit.name,
+                exit.error.clone(),
+                ctx,
+            );
         } else {
-            msg.r#type = Some(Bytes::from_static(b"heka.terminated"));
-            msg.payload = Some(Bytes::from(format!(
+            let text = format!(
                 "{} (type {}) terminated. Error: {}",
                 exit.name, exit.type_name, exit.error
-            )));
+            );
+            self.notice("heka.terminated", &exit.name, text, ctx);
         }
-        msg.fields
-            .push(Field::string("plugin", exit.name.as_bytes()));
+    }
+
+    /// Routes a hekad notice of `type_name` about `plugin`.
+    pub(crate) fn notice(
+        &mut self,
+        type_name: &'static str,
+        plugin: &str,
+        payload: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let mut msg = message_defaults(&self.env.globals.hostname, self.env.pid);
+        msg.logger = Some(Bytes::from_static(b"hekad"));
+        msg.r#type = Some(Bytes::from_static(type_name.as_bytes()));
+        msg.payload = Some(Bytes::from(payload));
+        msg.fields.push(Field::string("plugin", plugin.as_bytes()));
         let Ok(view) = MessageView::from_message(&msg) else {
             return;
         };

@@ -533,3 +533,81 @@ fn filters_can_be_added_and_removed_while_running() {
     // were not echoed; the five in between were.
     assert_eq!(out.got.lock().unwrap().len(), 5);
 }
+
+#[test]
+fn a_filter_replaced_under_traffic_loses_and_doubles_nothing() {
+    let (out, notices) = (sink("replace"), sink("replace-notices"));
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("v1.txt"), dir.path().join("v2.txt"));
+    std::fs::write(&v1, "v1").unwrap();
+    std::fs::write(&v2, "v2").unwrap();
+    let tagger = |path: &std::path::Path, matcher: &str| {
+        let mut s = spec(
+            "tagger",
+            "FileFilter",
+            &format!("path = {:?}", path.display().to_string()),
+        );
+        s.common.message_matcher = Some(matcher.into());
+        s
+    };
+    const N: usize = 400;
+    in_system(|| async {
+        let specs = vec![
+            output("tagged", "replace", "Type == 'tagged'"),
+            output("notices", "replace-notices", "Type == 'heka.terminated'"),
+        ];
+        let pipeline = Pipeline::start(globals(), specs, catalogue()).expect("builds");
+        pipeline
+            .add_filter(tagger(&v1, "Type == 'in'"))
+            .await
+            .expect("loads");
+        let msg = crate::support::message("in", "x");
+        let traffic = async {
+            for i in 0..N {
+                pipeline.inject(&msg).await.unwrap();
+                if i % 20 == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            }
+        };
+        let replace = async {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            pipeline
+                .replace_filter(tagger(&v2, "Type == 'in' || Type == 'in2'"))
+                .await
+        };
+        let ((), replaced) = tokio::join!(traffic, replace);
+        replaced.expect("the new version builds");
+        // The new matcher is in force.
+        pipeline
+            .inject(&crate::support::message("in2", "x"))
+            .await
+            .unwrap();
+        // A replacement that does not build keeps the running one.
+        std::fs::write(dir.path().join("v3.txt"), "broken").unwrap();
+        let err = pipeline
+            .replace_filter(tagger(&dir.path().join("v3.txt"), "Type == 'in'"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
+        let err = pipeline
+            .replace_filter(spec("nobody", "FileFilter", ""))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no filter of that name"), "{err}");
+        pipeline.inject(&msg).await.unwrap();
+        assert!(eventually(5, || out.got.lock().unwrap().len() == N + 2).await);
+        assert!(pipeline.remove_filter("tagger").await);
+        assert!(eventually(5, || !notices.got.lock().unwrap().is_empty()).await);
+        assert_eq!(pipeline.stop().await, 0);
+    });
+    let got = out.got.lock().unwrap();
+    assert_eq!(got.len(), N + 2, "every message tagged exactly once");
+    let first_v2 = got.iter().position(|(_, p)| p == "v2").expect("swapped");
+    assert!(first_v2 > 0, "the old version ran first");
+    assert!(got[..first_v2].iter().all(|(_, p)| p == "v1"));
+    assert!(got[first_v2..].iter().all(|(_, p)| p == "v2"));
+    let notices = notices.got.lock().unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].1, "Filter unloaded.");
+}

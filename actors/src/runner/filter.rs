@@ -13,6 +13,7 @@ use heka_proto::{Message, MessageView};
 use tokio::sync::watch;
 
 use crate::config::PluginSpec;
+use crate::control::Control;
 use crate::messages::{Deliver, Drain, Route, Stop};
 use crate::pack::{Pack, PackRef, now_ns};
 use crate::plugin::{Filter, PluginError, message_defaults};
@@ -49,6 +50,7 @@ pub struct FilterCx {
     loops: u32,
     count: u32,
     injected: Vec<(MessageView, u32)>,
+    control: Option<Control>,
 }
 
 impl FilterCx {
@@ -64,7 +66,25 @@ impl FilterCx {
             loops: 0,
             count: 0,
             injected: Vec::new(),
+            control: None,
         }
+    }
+
+    /// Offers the pipeline's [`Control`] to the filter.
+    pub fn with_control(mut self, control: Control) -> FilterCx {
+        self.control = Some(control);
+        self
+    }
+
+    /// Loads, unloads and replaces other filters (absent in a context
+    /// built outside a pipeline).
+    pub fn control(&self) -> Option<&Control> {
+        self.control.as_ref()
+    }
+
+    /// Replaces the self-match guard (the filter's matcher changed).
+    pub(crate) fn set_matcher(&mut self, matcher: Arc<Matcher>) {
+        self.matcher = Some(matcher);
     }
 
     /// Sets the guard against injecting a message the filter itself matches.
@@ -119,6 +139,18 @@ impl FilterCx {
     }
 }
 
+/// The `ticker_interval` of a filter, if it has one.
+pub(super) fn ticker(spec: &PluginSpec, plugin: &dyn Filter) -> Option<Duration> {
+    match spec
+        .common
+        .ticker_interval
+        .unwrap_or_else(|| plugin.default_ticker_interval())
+    {
+        0 => None,
+        secs => Some(Duration::from_secs(secs)),
+    }
+}
+
 /// The actor running one filter.
 pub struct FilterRunner {
     id: Identity,
@@ -126,9 +158,10 @@ pub struct FilterRunner {
     pub(super) spec: PluginSpec,
     pub(super) plugin: Option<Box<dyn Filter>>,
     pub(super) watch: Watch,
-    cx: FilterCx,
-    policy: RestartPolicy,
-    ticker: Option<Duration>,
+    pub(super) cx: FilterCx,
+    pub(super) policy: RestartPolicy,
+    pub(super) ticker: Option<Duration>,
+    ticker_handle: Option<SpawnHandle>,
     /// Injection batches sent to the router and not yet answered.
     in_flight: watch::Sender<usize>,
 }
@@ -153,15 +186,9 @@ impl FilterRunner {
             env.pid,
             env.globals.max_message_loops,
         )
-        .with_matcher(matcher);
-        let ticker = match spec
-            .common
-            .ticker_interval
-            .unwrap_or_else(|| plugin.default_ticker_interval())
-        {
-            0 => None,
-            secs => Some(Duration::from_secs(secs)),
-        };
+        .with_matcher(matcher)
+        .with_control(env.control.clone());
+        let ticker = ticker(&spec, &*plugin);
         FilterRunner {
             watch: Watch::of(&*plugin),
             id,
@@ -171,6 +198,7 @@ impl FilterRunner {
             plugin: Some(plugin),
             cx,
             ticker,
+            ticker_handle: None,
             in_flight: watch::channel(0).0,
         }
     }
@@ -331,6 +359,16 @@ impl FilterRunner {
         );
     }
 
+    /// (Re)starts the `timer_event` interval.
+    pub(super) fn schedule_ticker(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.ticker_handle.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(every) = self.ticker {
+            self.ticker_handle = Some(ctx.run_interval(every, |act, ctx| act.timer_event(ctx)));
+        }
+    }
+
     fn timer_event(&mut self, ctx: &mut Context<Self>) {
         let Some(plugin) = self.plugin.as_mut() else {
             return;
@@ -354,15 +392,24 @@ impl Actor for FilterRunner {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(every) = self.ticker {
-            ctx.run_interval(every, |act, ctx| act.timer_event(ctx));
-        }
-        if !self.watch.is_empty() {
-            ctx.run_interval(POLL_INTERVAL, |act, _| {
-                if act.watch.changed() {
-                    act.reload();
-                }
-            });
+        self.schedule_ticker(ctx);
+        // Cheap when nothing is watched; a swapped-in plugin may watch.
+        ctx.run_interval(POLL_INTERVAL, |act, _| {
+            if act.watch.changed() {
+                // A failed reload is logged; the running version stays.
+                let _ = act.reload(None);
+            }
+        });
+        if let Some(plugin) = self.plugin.as_mut() {
+            self.cx.begin(self.env.globals.max_timer_inject, 0);
+            let cx = &mut self.cx;
+            if let Err(err) = guarded(|| {
+                plugin.started(cx);
+                Ok(())
+            }) {
+                tracing::error!(plugin = %self.id.name, error = %err, "Filter start hook failed.");
+            }
+            self.flush_injected(ctx);
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct Env {
     pub inject_pool: PackPool,
     /// Told when a plugin gives up.
     pub exits: Recipient<PluginExited>,
+    /// Loads, unloads and replaces filters (offered to filters).
+    pub control: crate::control::Control,
     /// hekad's pid, stamped on generated messages.
     pub pid: i32,
 }

@@ -2,18 +2,22 @@
 //! FilterRunner polls the modification times of its plugin's watched files
 //! and, when one changed (or on SIGHUP), checkpoints the running instance,
 //! builds a new one from the same spec and swaps it in only if the build
-//! succeeded. The mailbox is untouched, so no queued pack is lost or
+//! succeeded. A [`Swap`] (SandboxManagerFilter's reload) does the same with
+//! a new spec. The mailbox is untouched, so no queued pack is lost or
 //! processed twice; a broken edit leaves the old instance running.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use crate::messages::Reload;
-use crate::plugin::Filter;
-use crate::runner::filter::FilterRunner;
-use crate::runner::guarded;
+use crate::build::{Routing, routing};
+use crate::config::PluginSpec;
+use crate::messages::{Reload, Swap};
+use crate::plugin::{BuildError, Filter};
+use crate::runner::filter::{FilterRunner, ticker};
+use crate::runner::{RestartPolicy, guarded};
 
 /// How often watched files are checked.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -63,26 +67,49 @@ impl Watch {
 }
 
 impl FilterRunner {
-    /// Checkpoints, rebuilds and swaps the plugin; keeps the old one when the
-    /// new one does not build.
-    pub(crate) fn reload(&mut self) {
+    /// Checkpoints the running plugin, builds a new one from `spec` (or the
+    /// current spec) and swaps it in; keeps the old one when the new one
+    /// does not build. Returns the new routing if the matcher or signer
+    /// changed.
+    pub(crate) fn reload(
+        &mut self,
+        spec: Option<PluginSpec>,
+    ) -> Result<Option<Routing>, BuildError> {
         let Some(old) = self.plugin.as_mut() else {
-            return;
+            return Err(BuildError {
+                message: format!("{}: the filter is restarting", self.spec.name),
+            });
         };
-        let name = &self.spec.name;
+        let name = self.spec.name.clone();
         if let Err(err) = guarded(|| old.checkpoint()) {
             tracing::warn!(plugin = %name, error = %err, "Checkpoint before reload failed.");
         }
-        match self.env.catalogue.filter(&self.spec, &self.env.globals) {
-            Ok(new) => {
-                self.watch = Watch::of(&*new);
-                self.plugin = Some(new);
-                tracing::info!(plugin = %name, "Filter reloaded.");
-            }
+        let spec = spec.unwrap_or_else(|| self.spec.clone());
+        let built = self
+            .env
+            .catalogue
+            .filter(&spec, &self.env.globals)
+            .and_then(|new| {
+                let routing = routing(&spec, new.default_matcher())?;
+                Ok((new, routing))
+            });
+        let (new, routing) = match built {
+            Ok(built) => built,
             Err(err) => {
                 tracing::error!(plugin = %name, error = %err, "Reload failed; the running version stays.");
+                return Err(err);
             }
-        }
+        };
+        let rerouted = spec.common.message_matcher != self.spec.common.message_matcher
+            || spec.common.message_signer != self.spec.common.message_signer;
+        self.watch = Watch::of(&*new);
+        self.ticker = ticker(&spec, &*new);
+        self.policy = RestartPolicy::new(spec.retries());
+        self.cx.set_matcher(Arc::clone(&routing.matcher));
+        self.plugin = Some(new);
+        self.spec = spec;
+        tracing::info!(plugin = %name, "Filter reloaded.");
+        Ok(rerouted.then_some(routing))
     }
 }
 
@@ -93,7 +120,20 @@ impl Handler<Reload> for FilterRunner {
         // Only filters that watch files (sandboxes) reload; a forced
         // reload of the others would just lose their state.
         if self.watch.changed() || (msg.force && !self.watch.is_empty()) {
-            self.reload();
+            let _ = self.reload(None);
         }
+    }
+}
+
+impl Handler<Swap> for FilterRunner {
+    type Result = Result<Option<Routing>, BuildError>;
+
+    fn handle(&mut self, Swap(spec): Swap, ctx: &mut Context<Self>) -> Self::Result {
+        let ticker = self.ticker;
+        let routing = self.reload(Some(spec))?;
+        if self.ticker != ticker {
+            self.schedule_ticker(ctx);
+        }
+        Ok(routing)
     }
 }
