@@ -4,7 +4,9 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::{counter, file, log, payload, protobuf, rst, sandbox, splitters, tcp};
+use crate::plugins::{
+    counter, file, log, payload, protobuf, rst, sandbox, sandbox_manager, splitters, tcp,
+};
 
 /// Every built-in plugin type.
 pub const PLUGINS: &[PluginEntry] = &[
@@ -47,6 +49,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "SandboxFilter",
         factory: Factory::Filter(sandbox::SandboxFilter::build),
+    },
+    PluginEntry {
+        type_name: "SandboxManagerFilter",
+        factory: Factory::Filter(sandbox_manager::SandboxManagerFilter::build),
     },
     PluginEntry {
         type_name: "SandboxDecoder",

@@ -32,6 +32,7 @@ pub mod inject;
 pub mod plugins;
 pub mod render;
 pub mod sandbox;
+pub mod sbmgr;
 pub mod strftime;
 
 pub use heka_actors as actors;

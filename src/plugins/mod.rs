@@ -14,6 +14,7 @@ pub mod payload;
 pub mod protobuf;
 pub mod rst;
 pub mod sandbox;
+pub mod sandbox_manager;
 pub mod splitters;
 pub mod tcp;
 
