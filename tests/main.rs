@@ -5,5 +5,6 @@ mod cat;
 mod daemon;
 mod sample_data;
 mod sandbox;
+mod sandbox_manager;
 mod support;
 mod tools;

@@ -40,6 +40,9 @@ use crate::sandbox::config::{
 
 /// The manager's default matcher.
 pub const CONTROL_TYPE: &str = "heka.control.sandbox";
+/// Subdirectory of the working directory where a new script is built
+/// before it replaces anything (same file name, so errors name it alike).
+const STAGING: &str = ".staged";
 /// Largest clock skew a control message may have.
 pub const MAX_SKEW_NS: i64 = 5_000_000_000;
 
@@ -214,8 +217,11 @@ impl SandboxManagerFilter {
         }
         // Build it here first, from a staged copy of the script: errors are
         // answered now and a running version is never touched by them.
-        let staged = self.path(&name, "lua.new");
-        write_private(&staged, msg.payload()).map_err(|e| format!("{}: {e}", staged.display()))?;
+        let staging = self.dir.join(STAGING);
+        let staged = staging.join(format!("{name}.lua"));
+        create_private_dir(&staging)
+            .and_then(|()| write_private(&staged, msg.payload()))
+            .map_err(|e| format!("{}: {e}", staged.display()))?;
         let mut trial = spec.clone();
         trial
             .options
@@ -287,8 +293,7 @@ impl SandboxManagerFilter {
         let mut msg = cx.new_message();
         msg.r#type = Some("heka.sandbox-terminated".into());
         msg.payload = Some(text.clone().into());
-        msg.fields
-            .push(Field::string("plugin", cx.name().as_bytes().to_vec()));
+        msg.fields.push(Field::string("plugin", cx.name()));
         if let Err(err) = cx.inject(&msg) {
             tracing::warn!(plugin = %cx.name(), error = %err, "Could not announce a failed control message.");
         }
@@ -387,5 +392,94 @@ impl Filter for SandboxManagerFilter {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager(dir: &Path, options: &str) -> SandboxManagerFilter {
+        let spec = PluginSpec {
+            options: toml::from_str(options).unwrap(),
+            ..PluginSpec::new("ops mgr", "SandboxManagerFilter").unwrap()
+        };
+        let globals = Globals {
+            base_dir: dir.to_owned(),
+            ..Globals::default()
+        };
+        let cfg = super::super::options(&spec).unwrap();
+        let built = SandboxManagerFilter::build(&spec, &globals).unwrap();
+        assert_eq!(
+            built.default_matcher(),
+            Some("Type == 'heka.control.sandbox'")
+        );
+        SandboxManagerFilter {
+            prefix: format!("{}-", word(&spec.name)),
+            dir: dir.join("sbxmgrs"),
+            cfg,
+            globals,
+        }
+    }
+
+    #[test]
+    fn loaded_specs_get_the_manager_s_name_paths_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(
+            dir.path(),
+            "memory_limit = 1000\ninstruction_limit = 7\noutput_limit = 9\nmodule_directory = \"/m\"\n",
+        );
+        let mode = std::fs::metadata(dir.path().join("sbxmgrs")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o700
+        );
+        let spec = m
+            .spec(
+                "[\"my filter\"]\ntype = \"SandboxFilter\"\nfilename = \"/etc/passwd\"\n\
+                 module_directory = \"/elsewhere\"\nmemory_limit = 99999999\ncan_exit = false\n\
+                 message_matcher = \"TRUE\"\n[other]\ntype = \"SandboxFilter\"\n",
+                Path::new("t.toml"),
+            )
+            .unwrap();
+        assert_eq!(spec.name, "ops_mgr-my_filter");
+        let script = dir.path().join("sbxmgrs/ops_mgr-my_filter.lua");
+        assert_eq!(
+            spec.options["filename"].as_str(),
+            Some(script.to_str().unwrap())
+        );
+        assert_eq!(spec.options["module_directory"].as_str(), Some("/m"));
+        assert_eq!(spec.options["memory_limit"].as_integer(), Some(1000));
+        assert_eq!(spec.options["instruction_limit"].as_integer(), Some(7));
+        assert_eq!(spec.options["output_limit"].as_integer(), Some(9));
+        assert_eq!(spec.common.can_exit, Some(true));
+        assert_eq!(spec.common.message_matcher.as_deref(), Some("TRUE"));
+    }
+
+    #[test]
+    fn only_sandbox_filters_with_a_valid_config_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), "");
+        let err = m
+            .spec("[x]\ntype = \"TcpOutput\"\n", Path::new("t.toml"))
+            .unwrap_err();
+        assert!(err.contains("only SandboxFilter"), "{err}");
+        let err = m.spec("", Path::new("t.toml")).unwrap_err();
+        assert!(err.contains("Empty configuration"), "{err}");
+        let err = m
+            .spec(
+                "[x]\ntype = \"SandboxFilter\"\nbad = [\n",
+                Path::new("t.toml"),
+            )
+            .unwrap_err();
+        assert!(err.contains("t.toml:3"), "{err}");
+        // The control message cannot read hekad's environment.
+        let spec = m
+            .spec(
+                "[x]\ntype = \"SandboxFilter\"\nmessage_matcher = \"Type == '%ENV[PATH]'\"\n",
+                Path::new("t.toml"),
+            )
+            .unwrap();
+        assert_eq!(spec.common.message_matcher.as_deref(), Some("Type == ''"));
     }
 }
