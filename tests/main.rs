@@ -5,5 +5,6 @@ mod cat;
 mod daemon;
 mod sample_data;
 mod sandbox;
+mod scripts;
 mod support;
 mod tools;
