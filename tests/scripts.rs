@@ -5,8 +5,10 @@
 //! copied from the output.
 //!
 //! - `nginx`: nginx_access.lua on the combined and a timed log_format.
+//! - `rsyslog`: rsyslog.lua on three rsyslog templates.
 
 mod nginx;
+mod rsyslog;
 
 use std::path::{Path, PathBuf};
 
