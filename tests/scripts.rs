@@ -6,7 +6,9 @@
 //!
 //! - `nginx`: nginx_access.lua on the combined and a timed log_format.
 //! - `rsyslog`: rsyslog.lua on three rsyslog templates.
+//! - `json`: json.lua's header mapping.
 
+mod json;
 mod nginx;
 mod rsyslog;
 
