@@ -7,7 +7,9 @@
 //! - `nginx`: nginx_access.lua on the combined and a timed log_format.
 //! - `rsyslog`: rsyslog.lua on three rsyslog templates.
 //! - `json`: json.lua's header mapping.
+//! - `filters`: http_status.lua and heka_report.lua.
 
+mod filters;
 mod json;
 mod nginx;
 mod rsyslog;
@@ -15,6 +17,7 @@ mod rsyslog;
 use std::path::{Path, PathBuf};
 
 use hekad::actors::config::{Globals, PluginSpec};
+use hekad::actors::pack::Pack;
 use hekad::actors::plugin::{Decoder, Incoming, PluginError};
 use hekad::proto::{Bytes, FieldValue, Message, MessageView};
 
@@ -97,6 +100,11 @@ pub fn decode_error(decoder: &mut Box<dyn Decoder>, line: &str) -> String {
         Err(PluginError::Message(text)) => text.into_owned(),
         Err(other) => panic!("{line:?}: not a per-message failure: {other:?}"),
     }
+}
+
+/// A pack for filters and encoders.
+pub fn pack(msg: &Message) -> Pack {
+    Pack::detached(MessageView::from_message(msg).unwrap())
 }
 
 /// Text of a field's first value (STRING or BYTES).
