@@ -8,7 +8,9 @@
 //! - `rsyslog`: rsyslog.lua on three rsyslog templates.
 //! - `json`: json.lua's header mapping.
 //! - `filters`: http_status.lua and heka_report.lua.
+//! - `encoders`: es_payload.lua and message_json.lua.
 
+mod encoders;
 mod filters;
 mod json;
 mod nginx;
