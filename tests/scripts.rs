@@ -9,11 +9,13 @@
 //! - `json`: json.lua's header mapping.
 //! - `filters`: http_status.lua and heka_report.lua.
 //! - `encoders`: es_payload.lua and message_json.lua.
+//! - `pipeline`: one hekad process, nginx lines over TCP to a cbuf file.
 
 mod encoders;
 mod filters;
 mod json;
 mod nginx;
+mod pipeline;
 mod rsyslog;
 
 use std::path::{Path, PathBuf};
