@@ -46,10 +46,10 @@ function process_message()
     end
     local agent = fields.http_user_agent
     if transform and agent then
-        local browser, version, os = user_agent.normalize(agent)
+        local browser, version, system = user_agent.normalize(agent)
         fields.user_agent_browser = browser
         fields.user_agent_version = version
-        fields.user_agent_os = os
+        fields.user_agent_os = system
         if not (ua_keep or (ua_conditional and not browser)) then
             fields.http_user_agent = nil
         end

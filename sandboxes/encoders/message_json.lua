@@ -54,7 +54,9 @@ end
 local HEADERS = {"Type", "Logger", "Hostname", "Severity", "Pid", "EnvVersion", "Payload"}
 
 function process_message()
-    local msg = decode_message(read_message("raw"))
+    local raw = read_message("raw")
+    if not raw then return -1, "message_json: the message has no bytes" end
+    local msg = decode_message(raw)
     local out = {'{"Uuid":', encode(read_message("Uuid") or ""),
         ',"Timestamp":', encode(rfc3339(msg.Timestamp))}
     for _, h in ipairs(HEADERS) do
