@@ -6,5 +6,6 @@ mod daemon;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;
+mod scripts;
 mod support;
 mod tools;
