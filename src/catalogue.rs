@@ -5,7 +5,8 @@
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
 use crate::plugins::{
-    counter, file, log, payload, protobuf, rst, sandbox, sandbox_manager, splitters, tcp,
+    counter, file, log, payload, protobuf, regex_splitters, rst, sandbox, sandbox_manager,
+    splitters, tcp,
 };
 
 /// Every built-in plugin type.
@@ -25,6 +26,14 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "TokenSplitter",
         factory: Factory::Splitter(splitters::TokenSplitter::build),
+    },
+    PluginEntry {
+        type_name: "RegexSplitter",
+        factory: Factory::Splitter(regex_splitters::RegexSplitter::build),
+    },
+    PluginEntry {
+        type_name: "PatternGroupingSplitter",
+        factory: Factory::Splitter(regex_splitters::PatternGroupingSplitter::build),
     },
     PluginEntry {
         type_name: "ProtobufDecoder",

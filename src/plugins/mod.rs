@@ -12,6 +12,7 @@ pub mod file;
 pub mod log;
 pub mod payload;
 pub mod protobuf;
+pub mod regex_splitters;
 pub mod rst;
 pub mod sandbox;
 pub mod sandbox_manager;
