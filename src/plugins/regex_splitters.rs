@@ -197,9 +197,7 @@ impl Splitter for PatternGroupingSplitter {
                 }
                 break;
             }
-            let Some(next) = self.line_end(buf, end, eof) else {
-                return None;
-            };
+            let next = self.line_end(buf, end, eof)?;
             if !self.grouping.is_match(&buf[end..next]) {
                 break;
             }
