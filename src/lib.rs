@@ -27,6 +27,7 @@ pub mod catalogue;
 pub mod daemon;
 pub mod flags;
 pub mod flood;
+pub mod golayout;
 pub mod host;
 pub mod inject;
 pub mod plugins;
