@@ -5,8 +5,8 @@
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
 use crate::plugins::{
-    counter, file, log, payload, protobuf, regex_splitters, rst, sandbox, sandbox_manager,
-    splitters, tcp,
+    counter, file, log, payload, payload_regex, protobuf, regex_splitters, rst, sandbox,
+    sandbox_manager, splitters, tcp,
 };
 
 /// Every built-in plugin type.
@@ -38,6 +38,14 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "ProtobufDecoder",
         factory: Factory::Decoder(protobuf::ProtobufDecoder::build),
+    },
+    PluginEntry {
+        type_name: "PayloadRegexDecoder",
+        factory: Factory::Decoder(payload_regex::PayloadRegexDecoder::build),
+    },
+    PluginEntry {
+        type_name: "ScribbleDecoder",
+        factory: Factory::Decoder(payload_regex::ScribbleDecoder::build),
     },
     PluginEntry {
         type_name: "ProtobufEncoder",

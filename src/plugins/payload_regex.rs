@@ -1,0 +1,215 @@
+//! PayloadRegexDecoder and ScribbleDecoder: text decoders that run inside
+//! an input's stream, after the splitter. The record arrives as a message
+//! whose payload is the text; the decoder rewrites its headers and adds
+//! fields from `[name.message_fields]` (see `message_fields.rs`).
+//!
+//! PayloadRegexDecoder (Heka's keys): `match_regex` (Go RE2 syntax, named
+//! captures), `message_fields`, `severity_map` (capture text -> severity),
+//! `timestamp_layout` (Go layout or Epoch*, default RFC 3339),
+//! `timestamp_location` (default UTC), `log_errors` (default true). A
+//! capture named `Timestamp` sets the timestamp through the layout and one
+//! named `Severity` the severity (through `severity_map`, else as a
+//! number), as in Heka; a payload that does not match fails the record.
+//! ScribbleDecoder writes its `message_fields` (no captures) on every
+//! message.
+
+use std::collections::BTreeMap;
+
+use heka_actors::config::{Globals, PluginSpec};
+use heka_actors::pack::now_ns;
+use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError};
+use heka_proto::MessageView;
+use regex::bytes::{CaptureLocations, Regex};
+use serde::Deserialize;
+
+use super::message_fields::MessageFields;
+use super::options;
+use crate::golayout::Layout;
+
+/// Heka's default `timestamp_layout` (Go's RFC 3339).
+pub const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
+
+fn rfc3339() -> String {
+    RFC3339.into()
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[name] type = "PayloadRegexDecoder"` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadRegexDecoderConfig {
+    /// The expression, with named captures.
+    pub match_regex: String,
+    /// Headers and fields to write.
+    #[serde(default)]
+    pub message_fields: toml::Table,
+    /// Capture text -> severity number.
+    #[serde(default)]
+    pub severity_map: BTreeMap<String, i32>,
+    /// How `Timestamp` captures are read.
+    #[serde(default = "rfc3339")]
+    pub timestamp_layout: String,
+    /// Zone of timestamps without an offset.
+    #[serde(default = "utc")]
+    pub timestamp_location: String,
+    /// Log each failed record (counted either way).
+    #[serde(default = "yes")]
+    pub log_errors: bool,
+}
+
+/// Heka's PayloadRegexDecoder.
+#[derive(Debug)]
+pub struct PayloadRegexDecoder {
+    regex: Regex,
+    locs: CaptureLocations,
+    fields: MessageFields,
+    severity_map: BTreeMap<Vec<u8>, i32>,
+    layout: Layout,
+    timestamp_group: Option<usize>,
+    severity_group: Option<usize>,
+    log_errors: bool,
+}
+
+impl PayloadRegexDecoder {
+    /// Builds the decoder `spec` describes.
+    pub fn build(spec: &PluginSpec, _: &Globals) -> Result<Box<dyn Decoder>, BuildError> {
+        let cfg: PayloadRegexDecoderConfig = options(spec)?;
+        let regex =
+            regex::bytes::RegexBuilder::new(&heka_grammar::re2::translate(&cfg.match_regex))
+                .octal(true)
+                .build()
+                .map_err(|e| BuildError::invalid(spec, format!("match_regex: {e}")))?;
+        let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+        let fields = MessageFields::new(&cfg.message_fields, &group)
+            .map_err(|e| BuildError::invalid(spec, e))?;
+        let layout = Layout::new(&cfg.timestamp_layout, &cfg.timestamp_location)
+            .map_err(|e| BuildError::invalid(spec, e))?;
+        Ok(Box::new(PayloadRegexDecoder {
+            locs: regex.capture_locations(),
+            timestamp_group: group("Timestamp"),
+            severity_group: group("Severity"),
+            regex,
+            fields,
+            severity_map: cfg
+                .severity_map
+                .into_iter()
+                .map(|(k, v)| (k.into_bytes(), v))
+                .collect(),
+            layout,
+            log_errors: cfg.log_errors,
+        }))
+    }
+}
+
+fn view_of(input: Incoming) -> Result<MessageView, PluginError> {
+    match input {
+        Incoming::Message(view) => Ok(*view),
+        Incoming::Bytes(raw) => MessageView::decode(raw)
+            .map_err(|e| PluginError::message(format!("protobuf decode failed: {e}"))),
+    }
+}
+
+impl Decoder for PayloadRegexDecoder {
+    fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
+        let view = view_of(input)?;
+        let payload = view.payload();
+        if self.regex.captures_read(&mut self.locs, payload).is_none() {
+            let shown = &payload[..payload.len().min(200)];
+            let text = format!("no match: {:?}", String::from_utf8_lossy(shown));
+            if self.log_errors {
+                tracing::debug!(error = %text, "PayloadRegexDecoder");
+            }
+            return Err(PluginError::message(text));
+        }
+        let locs = &self.locs;
+        let caps = |i: usize| locs.get(i).map(|(s, e)| &payload[s..e]);
+        let mut msg = view.to_message();
+        let now = now_ns();
+        if let Some(text) = self.timestamp_group.and_then(caps) {
+            msg.timestamp = self
+                .layout
+                .parse(text, now)
+                .map_err(|e| PluginError::message(e.to_string()))?;
+        }
+        let map = &self.severity_map;
+        let severity = |text: &[u8]| map.get(text).copied();
+        if let Some(text) = self.severity_group.and_then(caps) {
+            msg.severity = Some(match severity(text) {
+                Some(s) => s,
+                None => std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .ok_or_else(|| {
+                        PluginError::message(format!(
+                            "Severity: {:?} is neither in severity_map nor a number",
+                            String::from_utf8_lossy(text)
+                        ))
+                    })?,
+            });
+        }
+        self.fields
+            .apply(&view, &caps, &self.layout, &severity, now, &mut msg)
+            .map_err(PluginError::message)?;
+        let decoded = MessageView::from_message(&msg)
+            .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
+        out.push(decoded);
+        Ok(())
+    }
+}
+
+/// `[name] type = "ScribbleDecoder"` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScribbleDecoderConfig {
+    /// Headers and fields to write.
+    pub message_fields: toml::Table,
+}
+
+/// Heka's ScribbleDecoder.
+#[derive(Debug)]
+pub struct ScribbleDecoder {
+    fields: MessageFields,
+    layout: Layout,
+}
+
+impl ScribbleDecoder {
+    /// Builds the decoder `spec` describes.
+    pub fn build(spec: &PluginSpec, _: &Globals) -> Result<Box<dyn Decoder>, BuildError> {
+        let cfg: ScribbleDecoderConfig = options(spec)?;
+        let fields = MessageFields::new(&cfg.message_fields, &|_| None)
+            .map_err(|e| BuildError::invalid(spec, e))?;
+        let layout = Layout::new(RFC3339, "UTC").map_err(|e| BuildError::invalid(spec, e))?;
+        Ok(Box::new(ScribbleDecoder { fields, layout }))
+    }
+}
+
+impl Decoder for ScribbleDecoder {
+    fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
+        let view = view_of(input)?;
+        let mut msg = view.to_message();
+        self.fields
+            .apply(
+                &view,
+                &|_| None,
+                &self.layout,
+                &|_| None,
+                now_ns(),
+                &mut msg,
+            )
+            .map_err(PluginError::message)?;
+        let decoded = MessageView::from_message(&msg)
+            .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
+        out.push(decoded);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

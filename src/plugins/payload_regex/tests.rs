@@ -1,0 +1,134 @@
+use bytes::Bytes;
+use heka_proto::{FieldValue, Message};
+
+use super::*;
+
+const NGINX: &str = r#"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<Timestamp>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+) (?P<proto>[^"]+)" (?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$"#;
+
+fn decoder(type_name: &str, options: &str) -> Result<Box<dyn Decoder>, BuildError> {
+    let spec = PluginSpec {
+        options: toml::from_str(options).unwrap(),
+        ..PluginSpec::new("dec", type_name).unwrap()
+    };
+    match type_name {
+        "PayloadRegexDecoder" => PayloadRegexDecoder::build(&spec, &Globals::default()),
+        _ => ScribbleDecoder::build(&spec, &Globals::default()),
+    }
+}
+
+fn line(payload: &str) -> Incoming {
+    let mut m = Message::new([1; 16], 77);
+    m.r#type = Some(Bytes::from_static(b"logfile"));
+    m.logger = Some(Bytes::from_static(b"access.log"));
+    m.payload = Some(Bytes::copy_from_slice(payload.as_bytes()));
+    Incoming::Message(Box::new(MessageView::from_message(&m).unwrap()))
+}
+
+fn text(view: &MessageView, name: &str) -> String {
+    match view.field_value(name.as_bytes(), 0, 0) {
+        Some(FieldValue::String(s)) => String::from_utf8(s.to_vec()).unwrap(),
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn nginx_lines_become_nine_fields_and_a_timestamp() {
+    let config = format!(
+        "match_regex = '{NGINX}'\ntimestamp_layout = '02/Jan/2006:15:04:05 -0700'\n\
+         [message_fields]\nType = 'nginx.access'\nremote_addr = '%remote_addr%'\n\
+         remote_user = '%remote_user%'\nmethod = '%method%'\npath = '%path%'\nproto = '%proto%'\n\
+         status = '%status%'\n'bytes|B' = '%bytes%'\nreferer = '%referer%'\nagent = '%agent%'\n"
+    );
+    let mut d = decoder("PayloadRegexDecoder", &config).unwrap();
+    let lines = [
+        r#"10.0.0.1 - alice [10/Oct/2000:13:55:36 -0700] "GET /a/b?c=1 HTTP/1.1" 200 2326 "http://x/" "curl/8.0""#,
+        r#"192.168.9.77 - - [01/Jan/2024:00:00:00 +0000] "POST /login HTTP/2.0" 302 0 "-" "Mozilla/5.0 (X11; Linux)""#,
+    ];
+    for l in lines {
+        let mut out = Vec::new();
+        d.decode(line(l), &mut out).unwrap();
+        let v = &out[0];
+        // Expected values come from cutting the line by hand.
+        let (addr, rest) = l.split_once(" - ").unwrap();
+        let (user, rest) = rest.split_once(" [").unwrap();
+        let (time, rest) = rest.split_once("] \"").unwrap();
+        let (request, rest) = rest.split_once("\" ").unwrap();
+        let mut req = request.splitn(3, ' ');
+        let mut nums = rest.splitn(3, ' ');
+        let (status, bytes) = (nums.next().unwrap(), nums.next().unwrap());
+        let quoted: Vec<&str> = nums.next().unwrap().split('"').collect();
+        assert_eq!(text(v, "remote_addr"), addr);
+        assert_eq!(text(v, "remote_user"), user);
+        assert_eq!(text(v, "method"), req.next().unwrap());
+        assert_eq!(text(v, "path"), req.next().unwrap());
+        assert_eq!(text(v, "proto"), req.next().unwrap());
+        assert_eq!(text(v, "status"), status);
+        assert_eq!(text(v, "bytes"), bytes);
+        assert_eq!(text(v, "referer"), quoted[1]);
+        assert_eq!(text(v, "agent"), quoted[3]);
+        assert_eq!(v.r#type(), b"nginx.access");
+        assert_eq!(v.logger(), b"access.log", "untouched headers stay");
+        assert_eq!(v.payload(), l.as_bytes());
+        let want = jiff::fmt::strtime::parse("%d/%b/%Y:%H:%M:%S %z", time)
+            .unwrap()
+            .to_timestamp()
+            .unwrap();
+        assert_eq!(v.timestamp(), want.as_nanosecond() as i64);
+    }
+}
+
+#[test]
+fn severity_captures_map_and_mismatches_fail_the_record() {
+    let config = "match_regex = '^(?P<Severity>\\w+): (?P<msg>.*)$'\n\
+                  [severity_map]\nerror = 3\nwarn = 4\n\
+                  [message_fields]\nPayload = '%msg%'\n";
+    let mut d = decoder("PayloadRegexDecoder", config).unwrap();
+    let mut out = Vec::new();
+    d.decode(line("warn: disk almost full"), &mut out).unwrap();
+    d.decode(line("6: plain number"), &mut out).unwrap();
+    assert_eq!(out[0].severity(), 4);
+    assert_eq!(out[0].payload(), b"disk almost full");
+    assert_eq!(out[1].severity(), 6);
+    let err = d.decode(line("loud: unknown"), &mut out).unwrap_err();
+    assert!(err.to_string().contains("severity_map"), "{err}");
+    let err = d.decode(line("no colon here"), &mut out).unwrap_err();
+    assert!(err.to_string().contains("no match"), "{err}");
+    assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn bad_configs_name_the_key() {
+    for (config, key) in [
+        ("match_regex = '('", "match_regex"),
+        (
+            "match_regex = 'x'\ntimestamp_location = 'Nowhere/Land'",
+            "Nowhere/Land",
+        ),
+        (
+            "match_regex = 'x'\n[message_fields]\nx = [1]",
+            "message_fields.x",
+        ),
+        ("regex = 'x'", "regex"),
+    ] {
+        let err = decoder("PayloadRegexDecoder", config).err().unwrap();
+        assert!(err.to_string().contains(key), "{config}: {err}");
+    }
+}
+
+#[test]
+fn scribble_writes_fixed_values() {
+    let mut d = decoder(
+        "ScribbleDecoder",
+        "[message_fields]\nType = 'scribbled.%Type%'\nenv = 'prod'\nshard = 7\n",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    d.decode(line("anything"), &mut out).unwrap();
+    assert_eq!(out[0].r#type(), b"scribbled.logfile");
+    assert_eq!(text(&out[0], "env"), "prod");
+    assert_eq!(
+        out[0].field_value(b"shard", 0, 0),
+        Some(FieldValue::Integer(7))
+    );
+    assert_eq!(out[0].payload(), b"anything");
+}
