@@ -5,8 +5,8 @@
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
 use crate::plugins::{
-    counter, file, log, payload, payload_regex, protobuf, regex_splitters, rst, sandbox,
-    sandbox_manager, splitters, tcp,
+    counter, file, log, multi_decoder, payload, payload_regex, protobuf, regex_splitters, rst,
+    sandbox, sandbox_manager, splitters, tcp,
 };
 
 /// Every built-in plugin type.
@@ -42,6 +42,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "PayloadRegexDecoder",
         factory: Factory::Decoder(payload_regex::PayloadRegexDecoder::build),
+    },
+    PluginEntry {
+        type_name: "MultiDecoder",
+        factory: Factory::MultiDecoder(multi_decoder::MultiDecoder::build),
     },
     PluginEntry {
         type_name: "ScribbleDecoder",

@@ -90,7 +90,7 @@ pub fn build(
     for spec in specs {
         let result = match spec.category {
             Category::Splitter => catalogue.splitter(spec, globals).map(drop),
-            Category::Decoder => catalogue.decoder(spec, globals).map(drop),
+            Category::Decoder => catalogue.decoder(spec, globals, specs).map(drop),
             Category::Encoder => catalogue.encoder(spec, globals).map(drop),
             Category::Input => catalogue.input(spec, globals).and_then(|input| {
                 // Named templates must exist; a type's defaults are Heka's

@@ -16,6 +16,9 @@ pub enum Factory {
     Splitter(BuildFn<dyn Splitter>),
     /// Builds a decoder.
     Decoder(BuildFn<dyn Decoder>),
+    /// A decoder made of other decoders (MultiDecoder): its factory gets a
+    /// way to build the decoders it names.
+    MultiDecoder(MultiBuildFn),
     /// Builds a filter.
     Filter(BuildFn<dyn Filter>),
     /// Builds an encoder.
@@ -30,7 +33,7 @@ impl Factory {
         match self {
             Factory::Input(_) => Category::Input,
             Factory::Splitter(_) => Category::Splitter,
-            Factory::Decoder(_) => Category::Decoder,
+            Factory::Decoder(_) | Factory::MultiDecoder(_) => Category::Decoder,
             Factory::Filter(_) => Category::Filter,
             Factory::Encoder(_) => Category::Encoder,
             Factory::Output(_) => Category::Output,
@@ -138,7 +141,69 @@ macro_rules! builder {
 
 builder!(input, Input, Input);
 builder!(splitter, Splitter, Splitter);
-builder!(decoder, Decoder, Decoder);
+
+/// Builds a decoder named in the config (a composite decoder's sub-decoder).
+pub type SubDecoders<'a> = dyn FnMut(&str) -> Result<Box<dyn Decoder>, BuildError> + 'a;
+
+/// A composite decoder's factory.
+pub type MultiBuildFn =
+    fn(&PluginSpec, &Globals, &mut SubDecoders<'_>) -> Result<Box<dyn Decoder>, BuildError>;
+
+/// How deep composite decoders may nest (a cycle stops here).
+const MAX_DECODER_DEPTH: usize = 16;
+
+impl Catalogue {
+    /// Builds the decoder `spec` describes; a composite decoder finds the
+    /// decoders it names among `specs`.
+    pub fn decoder(
+        &self,
+        spec: &PluginSpec,
+        globals: &Globals,
+        specs: &[PluginSpec],
+    ) -> Result<Box<dyn Decoder>, BuildError> {
+        self.decoder_at(spec, globals, specs, 0)
+    }
+
+    fn decoder_at(
+        &self,
+        spec: &PluginSpec,
+        globals: &Globals,
+        specs: &[PluginSpec],
+        depth: usize,
+    ) -> Result<Box<dyn Decoder>, BuildError> {
+        match self.lookup(spec)? {
+            Factory::Decoder(build) => build(spec, globals),
+            Factory::MultiDecoder(build) => {
+                if depth >= MAX_DECODER_DEPTH {
+                    return Err(BuildError::invalid(
+                        spec,
+                        format!("decoders nest more than {MAX_DECODER_DEPTH} deep (a cycle?)"),
+                    ));
+                }
+                let mut sub = |name: &str| -> Result<Box<dyn Decoder>, BuildError> {
+                    let found = specs.iter().find(|s| s.name == name);
+                    let Some(sub) = found.filter(|s| s.category == Category::Decoder) else {
+                        return Err(BuildError::invalid(
+                            spec,
+                            format!("sub-decoder `{name}` is not a configured decoder"),
+                        ));
+                    };
+                    self.decoder_at(sub, globals, specs, depth + 1)
+                };
+                build(spec, globals, &mut sub)
+            }
+            other => Err(BuildError::invalid(
+                spec,
+                format!(
+                    "type `{}` is a {:?}, not a Decoder",
+                    spec.type_name,
+                    other.category()
+                ),
+            )),
+        }
+    }
+}
+
 builder!(filter, Filter, Filter);
 builder!(encoder, Encoder, Encoder);
 builder!(output, Output, Output);

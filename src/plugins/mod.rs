@@ -11,6 +11,7 @@ pub mod counter;
 pub mod file;
 pub mod log;
 pub mod message_fields;
+pub mod multi_decoder;
 pub mod payload;
 pub mod payload_regex;
 pub mod protobuf;

@@ -83,7 +83,7 @@ impl InputCx {
         let splitter = env.catalogue.splitter(splitter_spec, &env.globals)?;
         let decoder_spec = self.inner.decoder.as_deref().map(template).transpose()?;
         let decoder = match decoder_spec {
-            Some(spec) => Some(env.catalogue.decoder(spec, &env.globals)?),
+            Some(spec) => Some(env.catalogue.decoder(spec, &env.globals, &env.specs)?),
             None => None,
         };
         let row = |spec: &PluginSpec| {
