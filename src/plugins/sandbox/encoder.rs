@@ -1,0 +1,91 @@
+//! SandboxEncoder: a Lua encoder run inline by the output runner, once per
+//! pack. The last injection is the output; with nothing injected the
+//! message's protobuf is; status -2 skips the message.
+
+use heka_actors::config::{Globals, PluginSpec};
+use heka_actors::pack::Pack;
+use heka_actors::plugin::{BuildError, Encoder, PluginError};
+use heka_proto::prost::Message as _;
+
+use super::{ENCODER_SKIP, fatal, load, status};
+use crate::sandbox::{Call, Injection, Sandbox, Sink, Template};
+
+/// A Lua-scripted encoder.
+#[derive(Debug)]
+pub struct SandboxEncoder {
+    sandbox: Sandbox,
+}
+
+#[derive(Default)]
+struct EncoderSink {
+    last: Option<Vec<u8>>,
+}
+
+impl Sink for EncoderSink {
+    fn inject(&mut self, what: Injection) -> Result<(), String> {
+        self.last = Some(match what {
+            Injection::Message { msg, .. } => msg.encode_to_vec(),
+            Injection::Payload { payload, .. } => payload.to_vec(),
+        });
+        Ok(())
+    }
+}
+
+impl SandboxEncoder {
+    /// Builds a SandboxEncoder from its spec.
+    pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Encoder>, BuildError> {
+        let (_, sandbox) = load(spec, globals, Template::Analysis, |l| l)?;
+        Ok(Box::new(SandboxEncoder { sandbox }))
+    }
+}
+
+impl Encoder for SandboxEncoder {
+    fn encode(&mut self, pack: &Pack, out: &mut Vec<u8>) -> Result<(), PluginError> {
+        let mut sink = EncoderSink::default();
+        let call = Call {
+            message: Some(&pack.message),
+            sink: Some(&mut sink),
+        };
+        let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
+        if code == ENCODER_SKIP {
+            return Ok(());
+        }
+        status(code, text)?;
+        match sink.last {
+            Some(bytes) => out.extend_from_slice(&bytes),
+            None => out.extend_from_slice(pack.message.raw()),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{pack, spec};
+    use super::*;
+
+    #[test]
+    fn encoder_outputs_last_injection_protobuf_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = r#"
+            function process_message()
+                local t = read_message("Type")
+                if t == "skip" then return -2 end
+                if t == "raw" then return 0 end
+                add_to_payload("first") inject_payload()
+                inject_payload("txt", "", "line: ", t)
+                return 0
+            end"#;
+        let (spec, globals) = spec("SandboxEncoder", dir.path(), src);
+        let mut encoder = SandboxEncoder::build(&spec, &globals).unwrap();
+        let mut out = Vec::new();
+        encoder.encode(&pack("x"), &mut out).unwrap();
+        assert_eq!(out, b"line: x");
+        out.clear();
+        encoder.encode(&pack("skip"), &mut out).unwrap();
+        assert!(out.is_empty());
+        let raw = pack("raw");
+        encoder.encode(&raw, &mut out).unwrap();
+        assert_eq!(&out[..], &raw.message.raw()[..]);
+    }
+}
