@@ -71,6 +71,7 @@ fn run(sb: &mut Sandbox, msg: &MessageView) -> (Outcome, Vec<Injection>) {
     let r = sb.process_message(Call {
         message: Some(msg),
         sink: Some(&mut rec),
+        ..Call::default()
     });
     (r, rec.0)
 }
@@ -269,8 +270,8 @@ fn environment_is_heka_s() {
         payload(&inj[0]),
         "_G _VERSION add_to_payload assert decode_message error gcinfo getfenv getmetatable \
          inject_message inject_payload ipairs math next os pairs pcall process_message rawequal \
-         rawget rawset read_config read_message require select setfenv setmetatable string \
-         table tonumber tostring type unpack xpcall\nclock date difftime time"
+         rawget rawset read_config read_message read_next_field require select setfenv setmetatable \
+         string table tonumber tostring type unpack write_message xpcall\nclock date difftime time"
     );
     for bad in [
         "os.execute('true')",
@@ -291,6 +292,116 @@ fn environment_is_heka_s() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn the_io_template_has_io_and_more_of_os() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.txt");
+    let src = format!(
+        r#"
+        function process_message()
+            local f = assert(io.open({path:?}, "w"))
+            f:write("written") f:close()
+            local r = require("io").open({path:?}):read("*a")
+            add_to_payload(r, " ", type(os.getenv), " ", type(os.exit), " ", type(os.setlocale),
+                " ", type(coroutine), " ", type(collectgarbage))
+            inject_payload()
+            return 0
+        end"#,
+        path = path.display().to_string()
+    );
+    let mut sb = Sandbox::new(spec(&src, Template::Io)).unwrap();
+    assert_eq!(
+        payload(&ok(&mut sb)[0]),
+        "written function nil nil table function"
+    );
+    // The analysis template has none of it.
+    let mut sb = sandbox("function process_message() return type(io) == 'nil' and 0 or 1 end");
+    ok(&mut sb);
+}
+
+/// A backtracking pattern on a long line: Lua's C matcher would run for
+/// hours with no hook firing; the Rust one ends the call at the wall-clock
+/// budget, and only that call.
+#[test]
+fn a_pathological_pattern_is_stopped_and_the_sandbox_survives() {
+    let mut s = spec(
+        r#"
+        function process_message()
+            if read_message("Type") == "bomb" then
+                local line = string.rep("a", 100000)
+                local ok = pcall(string.find, line, "(.-)(.-)(.-)(.-)x")
+                return 0
+            end
+            return 0
+        end"#,
+        Template::Analysis,
+    );
+    s.limits.call_time = Some(Duration::from_millis(200));
+    let mut sb = Sandbox::new(s).unwrap();
+    let mut bomb = message().to_message();
+    bomb.r#type = Some(Bytes::from_static(b"bomb"));
+    let bomb = MessageView::from_message(&bomb).unwrap();
+    let started = std::time::Instant::now();
+    let r = run(&mut sb, &bomb).0;
+    assert!(
+        matches!(r, Err(SandboxError::Abort(Abort::Time(_)))),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run(&mut sb, &message()).0, Ok((0, None)));
+    // Another sandbox on the same thread is untouched.
+    let mut other = sandbox("function process_message() return #string.match('abc', 'b.') end");
+    assert_eq!(run(&mut other, &message()).0, Ok((2, None)));
+}
+
+#[test]
+fn a_stopper_ends_an_endless_call_with_shutting_down() {
+    let mut s = spec(
+        "function process_message() while true do end end",
+        Template::Io,
+    );
+    s.limits.instructions = 0;
+    s.limits.call_time = None;
+    let mut sb = Sandbox::new(s).unwrap();
+    let stopper = sb.stopper();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        stopper.stop();
+    });
+    let r = run(&mut sb, &message()).0;
+    t.join().unwrap();
+    assert_eq!(r, Err(SandboxError::Abort(Abort::Stopped)));
+    assert_eq!(Abort::Stopped.to_string(), "shutting down");
+}
+
+#[test]
+fn usage_figures_follow_the_script() {
+    let mut sb = sandbox(
+        r#"
+        t = {}
+        function process_message()
+            for i = 1, 5000 do t[i] = i end
+            add_to_payload(string.rep("x", 300))
+            inject_payload()
+            return 0
+        end"#,
+    );
+    ok(&mut sb);
+    let usage = sb.usage();
+    assert!(usage.memory() > 50_000, "{}", usage.memory());
+    assert!(usage.max_memory() >= usage.memory());
+    assert!(
+        usage.max_instructions() >= 10_000,
+        "{}",
+        usage.max_instructions()
+    );
+    assert_eq!(usage.max_output(), 300);
 }
 
 #[test]
@@ -497,7 +608,7 @@ end
         first
             .process_message(Call {
                 message: Some(&message()),
-                sink: None,
+                ..Call::default()
             })
             .unwrap();
     }
@@ -534,8 +645,8 @@ end
     sb.timer_event(
         0,
         Call {
-            message: None,
             sink: Some(&mut sink),
+            ..Call::default()
         },
     )
     .unwrap();

@@ -1,13 +1,14 @@
 //! SandboxDecoder: a Lua decoder run inline by the input's stream, once per
 //! record. Injected messages are the decoded output (headers they lack come
-//! from the original); with nothing injected the original passes through.
+//! from the original); with nothing injected the original passes through,
+//! with what `write_message` changed in it.
 
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError};
 use heka_proto::MessageView;
 
 use super::{fatal, load, payload_fields, status};
-use crate::sandbox::{Call, Injection, Sandbox, Sink, Template};
+use crate::sandbox::{Call, Edit, Injection, Sandbox, Sink, Template};
 
 /// A Lua-scripted decoder.
 #[derive(Debug)]
@@ -77,16 +78,24 @@ impl Decoder for SandboxDecoder {
             original: &original,
             out: Vec::new(),
         };
+        let mut edit = Edit::default();
         let call = Call {
             message: Some(&original),
             sink: Some(&mut sink),
+            edit: Some(&mut edit),
         };
         let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
         status(code, text)?;
-        if sink.out.is_empty() {
-            out.push(original);
-        } else {
+        if !sink.out.is_empty() {
             out.extend(sink.out);
+            return Ok(());
+        }
+        match edit.take() {
+            // What write_message changed passes through in place of the original.
+            Some(msg) => out.push(
+                MessageView::from_message(&msg).map_err(|e| PluginError::message(e.to_string()))?,
+            ),
+            None => out.push(original),
         }
         Ok(())
     }
@@ -142,5 +151,32 @@ mod tests {
         out.clear();
         assert!(decoder.decode(input("bad"), &mut out).is_err());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn write_message_edits_the_message_that_passes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = r#"
+            function process_message()
+                write_message("Fields[status]", read_message("Payload"))
+                write_message("Type", "decoded")
+                return 0
+            end"#;
+        let (spec, globals) = spec("SandboxDecoder", dir.path(), src);
+        let mut decoder = SandboxDecoder::build(&spec, &globals).unwrap();
+        let mut m = Message::new([2; 16], 9);
+        m.payload = Some(Bytes::from_static(b"200"));
+        let input = Incoming::Message(Box::new(MessageView::from_message(&m).unwrap()));
+        let mut out = Vec::new();
+        decoder.decode(input, &mut out).unwrap();
+        assert_eq!(out[0].r#type(), b"decoded");
+        assert_eq!(
+            out[0].field_value(b"status", 0, 0),
+            Some(heka_proto::FieldValue::String(b"200"))
+        );
+        assert_eq!(
+            (out[0].uuid(), out[0].payload()),
+            (&[2; 16][..], &b"200"[..])
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! SandboxEncoder: a Lua encoder run inline by the output runner, once per
 //! pack. The last injection is the output; with nothing injected the
-//! message's protobuf is; status -2 skips the message.
+//! message's protobuf is (a copy with `write_message`'s changes if the
+//! script wrote); status -2 skips the message.
 
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::Pack;
@@ -8,7 +9,7 @@ use heka_actors::plugin::{BuildError, Encoder, PluginError};
 use heka_proto::prost::Message as _;
 
 use super::{ENCODER_SKIP, fatal, load, status};
-use crate::sandbox::{Call, Injection, Sandbox, Sink, Template};
+use crate::sandbox::{Call, Edit, Injection, Sandbox, Sink, Template};
 
 /// A Lua-scripted encoder.
 #[derive(Debug)]
@@ -42,18 +43,22 @@ impl SandboxEncoder {
 impl Encoder for SandboxEncoder {
     fn encode(&mut self, pack: &Pack, out: &mut Vec<u8>) -> Result<(), PluginError> {
         let mut sink = EncoderSink::default();
+        let mut edit = Edit::default();
         let call = Call {
             message: Some(&pack.message),
             sink: Some(&mut sink),
+            edit: Some(&mut edit),
         };
         let (code, text) = self.sandbox.process_message(call).map_err(fatal)?;
         if code == ENCODER_SKIP {
             return Ok(());
         }
         status(code, text)?;
-        match sink.last {
-            Some(bytes) => out.extend_from_slice(&bytes),
-            None => out.extend_from_slice(pack.message.raw()),
+        match (sink.last, edit.take()) {
+            (Some(bytes), _) => out.extend_from_slice(&bytes),
+            // write_message changed a copy: the pack stays as other outputs see it.
+            (None, Some(msg)) => msg.encode(out).map_err(fatal)?,
+            (None, None) => out.extend_from_slice(pack.message.raw()),
         }
         Ok(())
     }
@@ -87,5 +92,30 @@ mod tests {
         let raw = pack("raw");
         encoder.encode(&raw, &mut out).unwrap();
         assert_eq!(&out[..], &raw.message.raw()[..]);
+    }
+
+    #[test]
+    fn write_message_changes_a_copy_that_becomes_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = r#"
+            function process_message()
+                write_message("Payload", "rewritten")
+                write_message("Fields[seen]", true)
+                return 0
+            end"#;
+        let (spec, globals) = spec("SandboxEncoder", dir.path(), src);
+        let mut encoder = SandboxEncoder::build(&spec, &globals).unwrap();
+        let pack = pack("x");
+        let mut out = Vec::new();
+        encoder.encode(&pack, &mut out).unwrap();
+        let view = heka_proto::MessageView::decode(out.into()).unwrap();
+        assert_eq!(view.payload(), b"rewritten");
+        assert_eq!(view.r#type(), b"x");
+        assert_eq!(
+            view.field_value(b"seen", 0, 0),
+            Some(heka_proto::FieldValue::Bool(true))
+        );
+        // The pack other outputs see is unchanged.
+        assert_eq!(pack.message.payload(), b"");
     }
 }
