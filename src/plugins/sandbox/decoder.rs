@@ -5,9 +5,10 @@
 
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError};
+use heka_actors::report::Metric;
 use heka_proto::MessageView;
 
-use super::{fatal, load, payload_fields, status};
+use super::{fatal, load, payload_fields, report_fields, status};
 use crate::sandbox::{Call, Edit, Injection, Sandbox, Sink, Template};
 
 /// A Lua-scripted decoder.
@@ -98,6 +99,10 @@ impl Decoder for SandboxDecoder {
             None => out.push(original),
         }
         Ok(())
+    }
+
+    fn report_fields(&self) -> Vec<Metric> {
+        report_fields(self.sandbox.usage())
     }
 }
 

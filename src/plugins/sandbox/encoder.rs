@@ -6,9 +6,10 @@
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::Pack;
 use heka_actors::plugin::{BuildError, Encoder, PluginError};
+use heka_actors::report::Metric;
 use heka_proto::prost::Message as _;
 
-use super::{ENCODER_SKIP, fatal, load, status};
+use super::{ENCODER_SKIP, fatal, load, report_fields, status};
 use crate::sandbox::{Call, Edit, Injection, Sandbox, Sink, Template};
 
 /// A Lua-scripted encoder.
@@ -61,6 +62,10 @@ impl Encoder for SandboxEncoder {
             (None, None) => out.extend_from_slice(pack.message.raw()),
         }
         Ok(())
+    }
+
+    fn report_fields(&self) -> Vec<Metric> {
+        report_fields(self.sandbox.usage())
     }
 }
 

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::{Pack, now_ns};
 use heka_actors::plugin::{BuildError, Filter, FilterCx, PluginError};
+use heka_actors::report::Metric;
 
-use super::{TYPE_PREFIX, fatal, load, payload_fields, restore, save, status};
+use super::{TYPE_PREFIX, fatal, load, payload_fields, report_fields, restore, save, status};
 use crate::sandbox::api::SANDBOX_OUTPUT;
 use crate::sandbox::{Call, Injection, Sandbox, Sink, Template};
 
@@ -119,6 +120,10 @@ impl Filter for SandboxFilter {
 
     fn checkpoint(&mut self) -> Result<(), PluginError> {
         save(&self.sandbox, self.state_file.as_ref())
+    }
+
+    fn report_fields(&self) -> Vec<Metric> {
+        report_fields(self.sandbox.usage())
     }
 }
 

@@ -26,19 +26,24 @@
 pub mod decoder;
 pub mod encoder;
 pub mod filter;
+pub mod input;
+pub mod output;
 
 use std::path::PathBuf;
 
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::plugin::{BuildError, PluginError};
+use heka_actors::report::Metric;
 use heka_proto::Field;
 
 use crate::sandbox::api::{PAYLOAD_NAME, PAYLOAD_TYPE};
-use crate::sandbox::{Limits, Sandbox, SandboxConfig, SandboxSpec, Template};
+use crate::sandbox::{Limits, Sandbox, SandboxConfig, SandboxSpec, Template, Usage};
 
 pub use decoder::SandboxDecoder;
 pub use encoder::SandboxEncoder;
 pub use filter::SandboxFilter;
+pub use input::SandboxInput;
+pub use output::SandboxOutput;
 
 /// Prefix of the `Type` of messages a SandboxFilter injects.
 pub const TYPE_PREFIX: &str = "heka.sandbox.";
@@ -146,6 +151,17 @@ fn payload_fields(payload_type: String, payload_name: String) -> [Field; 2] {
     [
         Field::string(PAYLOAD_TYPE, payload_type).with_representation("file-extension"),
         Field::string(PAYLOAD_NAME, payload_name),
+    ]
+}
+
+/// Heka's per-sandbox report figures (HEKA-SPEC §5.4) from a usage
+/// snapshot.
+fn report_fields(usage: &Usage) -> Vec<Metric> {
+    vec![
+        ("Memory", usage.memory(), "B"),
+        ("MaxMemory", usage.max_memory(), "B"),
+        ("MaxInstructions", usage.max_instructions(), "count"),
+        ("MaxOutput", usage.max_output(), "B"),
     ]
 }
 
