@@ -125,7 +125,14 @@ impl Report {
                 }
             };
             let mut metrics = metrics;
-            metrics.extend(s.extra());
+            for extra in s.extra() {
+                // The plugin's own count of a figure the runner also keeps
+                // (a SandboxOutput's per-message ProcessMessageFailures) wins.
+                match metrics.iter_mut().find(|m| m.0 == extra.0) {
+                    Some(m) => *m = extra,
+                    None => metrics.push(extra),
+                }
+            }
             report
                 .rows
                 .push((row.category.report_name(), row.name.to_string(), metrics));
@@ -201,6 +208,7 @@ mod tests {
         stats.set_extra(vec![
             ("Memory", 2048, "B"),
             ("MaxInstructions", 7000, "count"),
+            ("ProcessMessageFailures", 3, "count"),
         ]);
         // An empty sample (a plugin without figures) keeps what is there.
         stats.set_extra(Vec::new());
@@ -215,5 +223,7 @@ mod tests {
         let text = report.to_text();
         assert!(text.contains("lua:\n"), "{text}");
         assert!(text.contains("    MaxInstructions: 7000\n"), "{text}");
+        assert_eq!(text.matches("ProcessMessageFailures").count(), 1, "{text}");
+        assert!(text.contains("    ProcessMessageFailures: 3\n"), "{text}");
     }
 }
