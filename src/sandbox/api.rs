@@ -10,7 +10,7 @@
 //! [`MessageView`] and the [`Sink`]: scripts may keep `local read_message =
 //! read_message` (Heka's idiom), nothing is copied per call, and only the
 //! requested field is converted. Building messages from Lua tables lives in
-//! [`super::table`].
+//! `table.rs`.
 //!
 //! Every function exists in every plugin type; one a plugin type lacks in
 //! Heka fails when called (no sink: injections are refused; no [`Edit`]:

@@ -16,7 +16,7 @@
 //!   one family of C functions whose running time a script controls beyond
 //!   what memory bounds, the pattern functions (`string.find`, `match`,
 //!   `gmatch`, `gsub`: backtracking is exponential in the pattern), are
-//!   replaced by a Rust matcher that calls [`check`] as it works
+//!   replaced by a Rust matcher that calls `check` as it works
 //!   (`patterns.rs`).
 //! - Stop: a flag another thread sets ([`Sandbox::stopper`]) ends the
 //!   running call with "shutting down", as Heka stopped a SandboxInput's

@@ -3,13 +3,13 @@
 //! Heka's environment, limits and API.
 //!
 //! - [`config`]: the common sandbox keys and `[name.config]`.
-//! - [`env`]: the library set, removals and `require` (with the native
+//! - [`env`](mod@env): the library set, removals and `require` (with the native
 //!   module registry other modules plug into).
 //! - [`limits`]: memory, instruction, output and wall-clock limits, and why
 //!   `pcall` and coroutines cannot escape them.
 //! - [`api`]: `read_message`, `read_config`, `add_to_payload`,
 //!   `inject_payload`, `inject_message`, `decode_message`.
-//! - [`write`]: `write_message` (decoders, encoders) and `read_next_field`.
+//! - [`write`](mod@write): `write_message` (decoders, encoders) and `read_next_field`.
 //! - `patterns`: Lua's pattern functions (`string.find`, `match`, `gmatch`,
 //!   `gsub`) in Rust, so the wall-clock budget holds inside them.
 //! - [`usage`]: the report figures (Memory, MaxMemory, MaxInstructions,
