@@ -145,9 +145,10 @@ impl SandboxInput {
         let mut routing_failed = false;
         let mut batch = Vec::new();
         loop {
+            // The stop comes first: a script injecting without pause keeps
+            // the channel ready.
             let next = tokio::select! {
                 biased;
-                next = rx.recv() => next,
                 _ = cx.stopped(), if deadline.is_none() => {
                     stopper.stop();
                     deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
@@ -158,6 +159,7 @@ impl SandboxInput {
                     tracing::error!(plugin = %cx.name(), "SandboxInput did not stop in time; abandoned.");
                     return (Err(SandboxError::Abort(Abort::Stopped)), None);
                 }
+                next = rx.recv() => next,
             };
             let Some(view) = next else { break };
             batch.push(view);
@@ -405,11 +407,12 @@ mod tests {
             assert!(wait_for(|| lines(&dir_path).len() >= 20).await);
             assert_eq!(pipeline.stop().await, 0);
         });
-        // An input looping forever is stopped at shutdown ("shutting down").
+        // An input looping forever, injecting all the while, is stopped at
+        // shutdown ("shutting down").
         let config = Config::from_str(&config(dir.path(), ""), std::path::Path::new("t.toml"));
         std::fs::write(
             dir.path().join("in.lua"),
-            "function process_message() while true do end end",
+            "function process_message() while true do inject_message{Type = 'spin'} end end",
         )
         .unwrap();
         let config = config.unwrap();
