@@ -16,6 +16,10 @@ pub const PLUGINS: &[PluginEntry] = &[
         factory: Factory::Input(tcp::TcpInput::build),
     },
     PluginEntry {
+        type_name: "SandboxInput",
+        factory: Factory::Input(sandbox::SandboxInput::build),
+    },
+    PluginEntry {
         type_name: "HekaFramingSplitter",
         factory: Factory::Splitter(splitters::HekaFramingSplitter::build),
     },
@@ -82,6 +86,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "SandboxEncoder",
         factory: Factory::Encoder(sandbox::SandboxEncoder::build),
+    },
+    PluginEntry {
+        type_name: "SandboxOutput",
+        factory: Factory::Output(sandbox::SandboxOutput::build),
     },
     PluginEntry {
         type_name: "LogOutput",

@@ -93,7 +93,7 @@ impl Tm {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (inverse of
 /// `render::civil_from_days`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);

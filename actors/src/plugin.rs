@@ -13,6 +13,7 @@ use heka_proto::{Message, MessageView};
 
 use crate::config::{Globals, PluginSpec};
 use crate::pack::{EncodedBatch, Pack};
+use crate::report::Metric;
 
 pub use crate::runner::filter::{FilterCx, InjectError};
 pub use crate::runner::input::{InputCx, StreamDefaults, StreamSink};
@@ -122,6 +123,12 @@ pub enum Incoming {
 pub trait Decoder: Send {
     /// Decodes one record, pushing every resulting message to `out`.
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError>;
+
+    /// The decoder's own report figures, sampled after each chunk of
+    /// records (see [`Filter::report_fields`]).
+    fn report_fields(&self) -> Vec<Metric> {
+        Vec::new()
+    }
 }
 
 /// Analyses matched messages and injects new ones (Heka's Filter).
@@ -175,6 +182,13 @@ pub trait Filter: Send {
     fn checkpoint(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
+
+    /// The filter's own report figures (name, value, representation),
+    /// added to its row of the report; sampled after each batch and timer
+    /// call. Sandboxes report Memory, MaxMemory, MaxInstructions, MaxOutput.
+    fn report_fields(&self) -> Vec<Metric> {
+        Vec::new()
+    }
 }
 
 /// Serialises a pack into bytes for an output (Heka's Encoder).
@@ -187,6 +201,12 @@ pub trait Encoder: Send {
     /// default `use_framing` to true, as Heka's TcpOutput and FileOutput do).
     fn is_protobuf(&self) -> bool {
         false
+    }
+
+    /// The encoder's own report figures, sampled after each batch (see
+    /// [`Filter::report_fields`]).
+    fn report_fields(&self) -> Vec<Metric> {
+        Vec::new()
     }
 }
 
@@ -237,10 +257,17 @@ pub trait Output: Send + 'static {
     fn frames_protobuf_by_default(&self) -> bool {
         false
     }
+
+    /// The output's own report figures, sampled after each write and
+    /// flush (see [`Filter::report_fields`]).
+    fn report_fields(&self) -> Vec<Metric> {
+        Vec::new()
+    }
 }
 
 /// Produces records or messages (Heka's Input). `run` returns when the input
-/// is told to stop ([`InputCx::stopped`]) or fails.
+/// is told to stop ([`InputCx::stopped`]) or fails. While it runs, an input
+/// publishes its own report figures with [`InputCx::report_fields`].
 pub trait Input: Send + 'static {
     /// Acquires what the input needs before the pipeline starts (binds its
     /// socket). Not called by `hekad --check`; an error here stops startup.

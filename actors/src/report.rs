@@ -1,6 +1,8 @@
 //! Reports: every runner's statistics gathered into Heka's `heka.all-report`
 //! message (a JSON payload keyed by category) and into the plain-text table
-//! hekad prints on SIGUSR1.
+//! hekad prints on SIGUSR1. A plugin's own figures (`report_fields` on the
+//! plugin traits, e.g. a sandbox's Memory and MaxInstructions) follow the
+//! runner's.
 
 use std::fmt::Write as _;
 
@@ -122,6 +124,15 @@ impl Report {
                     metrics
                 }
             };
+            let mut metrics = metrics;
+            for extra in s.extra() {
+                // The plugin's own count of a figure the runner also keeps
+                // (a SandboxOutput's per-message ProcessMessageFailures) wins.
+                match metrics.iter_mut().find(|m| m.0 == extra.0) {
+                    Some(m) => *m = extra,
+                    None => metrics.push(extra),
+                }
+            }
             report
                 .rows
                 .push((row.category.report_name(), row.name.to_string(), metrics));
@@ -182,5 +193,37 @@ impl Report {
         }
         out.push_str("========\n");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::StatsTable;
+
+    #[test]
+    fn a_plugin_s_own_figures_follow_its_runner_s() {
+        let table = StatsTable::default();
+        let stats = table.register(&"lua".into(), Category::Filter, &"SandboxFilter".into());
+        stats.set_extra(vec![
+            ("Memory", 2048, "B"),
+            ("MaxInstructions", 7000, "count"),
+            ("ProcessMessageFailures", 3, "count"),
+        ]);
+        // An empty sample (a plugin without figures) keeps what is there.
+        stats.set_extra(Vec::new());
+        let pools = [&PackPool::new("a", 1), &PackPool::new("b", 1)];
+        let report = Report::gather(pools, &RunnerStats::default(), &table.snapshot(), 4);
+        let json = report.to_json();
+        let row = &json["filters"][0];
+        assert_eq!(row["Name"], "lua");
+        assert_eq!(row["Memory"]["value"], 2048);
+        assert_eq!(row["Memory"]["representation"], "B");
+        assert_eq!(row["MaxInstructions"]["value"], 7000);
+        let text = report.to_text();
+        assert!(text.contains("lua:\n"), "{text}");
+        assert!(text.contains("    MaxInstructions: 7000\n"), "{text}");
+        assert_eq!(text.matches("ProcessMessageFailures").count(), 1, "{text}");
+        assert!(text.contains("    ProcessMessageFailures: 3\n"), "{text}");
     }
 }

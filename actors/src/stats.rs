@@ -1,12 +1,15 @@
 //! Per-runner statistics: plain atomics the runner bumps once per batch and
-//! the report reads at any time from any thread (the table is a DashMap).
+//! the report reads at any time from any thread (the table is a DashMap),
+//! plus the plugin's own figures (a sandbox's memory and limits), sampled
+//! by the runner after each batch or timer call.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 
 use crate::config::Category;
+use crate::report::Metric;
 
 /// Counters of one runner (and, for inputs, of its splitters and decoders).
 #[derive(Debug, Default)]
@@ -33,6 +36,8 @@ pub struct RunnerStats {
     pub process_ns: AtomicU64,
     /// Plugin calls timed.
     pub process_calls: AtomicU64,
+    /// The plugin's own report figures, as last sampled.
+    extra: Mutex<Vec<Metric>>,
 }
 
 impl RunnerStats {
@@ -50,6 +55,19 @@ impl RunnerStats {
     pub fn average_ns(&self) -> u64 {
         let calls = Self::get(&self.process_calls);
         Self::get(&self.process_ns).checked_div(calls).unwrap_or(0)
+    }
+
+    /// Replaces the plugin's own figures (an empty list, what most
+    /// plugins report, changes nothing and takes no lock).
+    pub fn set_extra(&self, fields: Vec<Metric>) {
+        if !fields.is_empty() {
+            *self.extra.lock().unwrap_or_else(|e| e.into_inner()) = fields;
+        }
+    }
+
+    /// The plugin's own figures, as last sampled.
+    pub fn extra(&self) -> Vec<Metric> {
+        self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Records one timed plugin call.

@@ -1,6 +1,7 @@
 //! The functions Heka gives a sandbox script (HEKA-SPEC §5.2/§5.3):
 //! `read_message`, `read_config`, `add_to_payload`, `inject_payload`,
-//! `inject_message` and `decode_message`.
+//! `inject_message`, `decode_message`, `write_message` and
+//! `read_next_field` (the last two in [`super::write`]).
 //!
 //! Functions that need the current message or the plugin's injection sink
 //! are Lua wrappers around a hidden dispatcher (an upvalue, unreachable from
@@ -9,10 +10,15 @@
 //! [`MessageView`] and the [`Sink`]: scripts may keep `local read_message =
 //! read_message` (Heka's idiom), nothing is copied per call, and only the
 //! requested field is converted. Building messages from Lua tables lives in
-//! [`super::table`].
+//! `table.rs`.
+//!
+//! Every function exists in every plugin type; one a plugin type lacks in
+//! Heka fails when called (no sink: injections are refused; no [`Edit`]:
+//! `write_message` is refused; no message: `read_message` reads nil).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use heka_proto::{FieldValue, Message, MessageView};
@@ -23,6 +29,8 @@ use super::limits::{self, Abort};
 use super::modules::circular_buffer::CircularBuffer;
 use super::modules::write_number;
 use super::table;
+use super::usage::Usage;
+use super::write::{self, Edit};
 
 /// `Type` of payload injections (`inject_payload`).
 pub const SANDBOX_OUTPUT: &str = "heka.sandbox-output";
@@ -68,6 +76,34 @@ pub struct Call<'a> {
     pub message: Option<&'a MessageView>,
     /// Where injections go; `None` refuses them.
     pub sink: Option<&'a mut dyn Sink>,
+    /// Where `write_message` edits a copy of `message` (decoders and
+    /// encoders); `None` refuses writes.
+    pub edit: Option<&'a mut Edit>,
+}
+
+/// One call in progress: the [`Call`] and the `read_next_field` cursor.
+pub(crate) struct Frame<'a> {
+    call: Call<'a>,
+    next_field: usize,
+}
+
+impl<'a> Frame<'a> {
+    pub(crate) fn new(call: Call<'a>) -> Frame<'a> {
+        Frame {
+            call,
+            next_field: 0,
+        }
+    }
+
+    /// The message as the script sees it: its own edits once it wrote.
+    fn current(&mut self) -> Option<&MessageView> {
+        if let Some(edit) = self.call.edit.as_deref_mut() {
+            if edit.is_edited() {
+                return edit.view();
+            }
+        }
+        self.call.message
+    }
 }
 
 /// The output buffer (`add_to_payload`), bounded by `output_limit`.
@@ -75,17 +111,28 @@ pub struct Call<'a> {
 pub(crate) struct OutputBuf {
     pub(crate) buf: RefCell<Vec<u8>>,
     pub(crate) limit: usize,
+    usage: Arc<Usage>,
 }
 
 const OP_READ: i64 = 1;
 const OP_INJECT: i64 = 2;
 const OP_PAYLOAD: i64 = 3;
+const OP_WRITE: i64 = 4;
+const OP_NEXT_FIELD: i64 = 5;
 
+// read_next_field's five results come back as one table (the dispatcher
+// returns one value, which keeps read_message's path free of extra pushes).
 const WRAPPERS: &str = r#"
-local host = ...
+local host, unpack = ...
 function read_message(...) return host.call(1, ...) end
 function inject_message(...) return host.call(2, ...) end
 function inject_payload(...) return host.call(3, ...) end
+function write_message(...) return host.call(4, ...) end
+function read_next_field()
+    local f = host.call(5)
+    if f then return unpack(f, 1, 5) end
+    return nil
+end
 "#;
 
 /// Installs the API in a fresh state; returns the hidden host table whose
@@ -94,10 +141,12 @@ pub(crate) fn install(
     lua: &Lua,
     output_limit: usize,
     config: BTreeMap<String, ConfigValue>,
+    usage: Arc<Usage>,
 ) -> mlua::Result<(Table, Function)> {
     lua.set_app_data(OutputBuf {
         buf: RefCell::new(Vec::new()),
         limit: output_limit,
+        usage,
     });
     let globals = lua.globals();
     globals.raw_set(
@@ -116,14 +165,15 @@ pub(crate) fn install(
         ))
     })?;
     host.raw_set("call", &idle)?;
+    let unpack: Function = globals.raw_get("unpack")?;
     lua.load(WRAPPERS)
         .set_name("=heka")
-        .call::<()>(host.clone())?;
+        .call::<()>((host.clone(), unpack))?;
     Ok((host, idle))
 }
 
 /// The per-call dispatcher behind the wrappers.
-pub(crate) fn dispatch(lua: &Lua, call: &mut Call<'_>, args: MultiValue) -> mlua::Result<Value> {
+pub(crate) fn dispatch(lua: &Lua, frame: &mut Frame<'_>, args: MultiValue) -> mlua::Result<Value> {
     let mut args = args.into_iter();
     let op = match args.next() {
         Some(Value::Integer(i)) => i,
@@ -131,8 +181,9 @@ pub(crate) fn dispatch(lua: &Lua, call: &mut Call<'_>, args: MultiValue) -> mlua
         _ => 0,
     };
     let rest: Vec<Value> = args.collect();
+    let call = &mut frame.call;
     match op {
-        OP_READ => read_message(lua, call.message, &rest),
+        OP_READ => read_message(lua, frame.current(), &rest),
         OP_INJECT => {
             let Some(arg) = rest.into_iter().next() else {
                 return Err(mlua::Error::runtime(
@@ -141,9 +192,28 @@ pub(crate) fn dispatch(lua: &Lua, call: &mut Call<'_>, args: MultiValue) -> mlua
             };
             let limit = lua.app_data_ref::<OutputBuf>().map_or(0, |o| o.limit);
             let (msg, timestamp_set) = table::message_from_lua(lua, arg, limit)?;
+            if let Some(out) = lua.app_data_ref::<OutputBuf>() {
+                out.usage
+                    .output(heka_proto::prost::Message::encoded_len(&msg));
+            }
             inject(lua, call, Injection::Message { msg, timestamp_set })
         }
         OP_PAYLOAD => inject_payload(lua, call, rest),
+        OP_WRITE => {
+            let Some(edit) = call.edit.as_deref_mut() else {
+                return Err(mlua::Error::runtime(
+                    "write_message() is only available in decoders and encoders",
+                ));
+            };
+            write::write_message(edit, call.message, &rest)?;
+            Ok(Value::Nil)
+        }
+        OP_NEXT_FIELD => {
+            let mut cursor = frame.next_field;
+            let out = write::read_next_field(lua, frame.current(), &mut cursor);
+            frame.next_field = cursor;
+            out
+        }
         _ => Err(mlua::Error::runtime("unknown host call")),
     }
 }
@@ -271,6 +341,7 @@ fn append(lua: &Lua, values: impl IntoIterator<Item = Value>) -> mlua::Result<()
                 break;
             }
         }
+        out.usage.output(buf.len());
         over
     };
     if over {

@@ -1,7 +1,7 @@
 //! The common sandbox keys every `Sandbox*` plugin accepts (HEKA-SPEC §3.4),
 //! read from the plugin's own options, and the `[name.config]` table that
 //! scripts read with `read_config`. The plugin factories in
-//! `plugins/sandbox.rs` turn a [`SandboxConfig`] into [`Limits`] and a
+//! `plugins/sandbox/` turn a [`SandboxConfig`] into [`Limits`] and a
 //! [`crate::sandbox::Sandbox`].
 
 use std::collections::BTreeMap;

@@ -7,7 +7,8 @@
 //! `ffi`. From the base library Heka's analysis template (filters, decoders,
 //! encoders) removes `collectgarbage coroutine dofile load loadfile
 //! loadstring newproxy print`; its IO template (inputs, outputs) keeps
-//! `collectgarbage`, `coroutine` and `newproxy`. Nothing removed is kept in a
+//! `collectgarbage`, `coroutine` and `newproxy`, adds `io`, and keeps all
+//! of `os` but `exit` and `setlocale`. Nothing removed is kept in a
 //! hidden table, so `getfenv`/`setfenv` only ever reach the script's own
 //! globals.
 //!
@@ -71,10 +72,12 @@ pub enum Template {
 const REMOVED_ALWAYS: &[&str] = &["dofile", "load", "loadfile", "loadstring", "print"];
 /// Further base-library names the analysis template removes.
 const REMOVED_ANALYSIS: &[&str] = &["collectgarbage", "coroutine", "newproxy"];
-/// The `os` functions kept.
+/// The `os` functions the analysis template keeps.
 const OS_KEPT: &[&str] = &["clock", "date", "difftime", "time"];
-/// Libraries `require` returns by name.
-const LIBRARIES: &[&str] = &["string", "table", "math", "os"];
+/// The `os` functions the IO template removes.
+const OS_REMOVED_IO: &[&str] = &["exit", "setlocale"];
+/// Libraries `require` returns by name (when the template has them).
+const LIBRARIES: &[&str] = &["string", "table", "math", "os", "io"];
 /// Lua 5.1 runs an `xpcall` handler with hooks disabled when the error
 /// came from a hook, so a looping handler would escape every limit. This
 /// `xpcall` runs the handler after unwinding instead (hooks enabled); with
@@ -95,7 +98,10 @@ const MAX_MODULE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A new state with Heka's environment.
 pub(crate) fn new_state(template: Template, module_dirs: Vec<PathBuf>) -> mlua::Result<Lua> {
-    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS;
+    let mut libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::OS;
+    if template == Template::Io {
+        libs |= StdLib::IO;
+    }
     let lua = Lua::new_with(libs, LuaOptions::default())?;
     let globals = lua.globals();
     let removed = REMOVED_ALWAYS.iter().chain(match template {
@@ -106,11 +112,17 @@ pub(crate) fn new_state(template: Template, module_dirs: Vec<PathBuf>) -> mlua::
         globals.raw_set(*name, Value::Nil)?;
     }
     let os: Table = globals.get("os")?;
-    let keep = lua.create_table()?;
-    for name in OS_KEPT {
-        keep.raw_set(*name, os.raw_get::<Value>(*name)?)?;
+    if template == Template::Io {
+        for name in OS_REMOVED_IO {
+            os.raw_set(*name, Value::Nil)?;
+        }
+    } else {
+        let keep = lua.create_table()?;
+        for name in OS_KEPT {
+            keep.raw_set(*name, os.raw_get::<Value>(*name)?)?;
+        }
+        globals.raw_set("os", keep)?;
     }
-    globals.raw_set("os", keep)?;
     lua.load(XPCALL).set_name("=xpcall").exec()?;
 
     lua.set_named_registry_value(LOADED, lua.create_table()?)?;
@@ -127,8 +139,12 @@ fn require(lua: &Lua, name: &str, dirs: &[PathBuf]) -> mlua::Result<Value> {
         return Ok(cached);
     }
     let globals = lua.globals();
-    let value = if LIBRARIES.contains(&name) {
-        globals.raw_get(name)?
+    let library: Value = match LIBRARIES.contains(&name) {
+        true => globals.raw_get(name)?,
+        false => Value::Nil,
+    };
+    let value = if !library.is_nil() {
+        library
     } else if let Some(open) = native(name) {
         let table = open(lua)?;
         globals.raw_set(name, &table)?;

@@ -12,14 +12,26 @@
 //! - Output (`output_limit`) and injection failures doom the call the same
 //!   way, from the API functions.
 //! - Wall clock: the hook also checks a per-call deadline
-//!   ([`DEFAULT_CALL_TIME`]). It cannot interrupt a single C function (a
-//!   pathological `string.find` pattern runs to its end); memory bounds the
-//!   sizes such a function can work on.
+//!   ([`DEFAULT_CALL_TIME`]). Hooks never run inside a C function, so the
+//!   one family of C functions whose running time a script controls beyond
+//!   what memory bounds, the pattern functions (`string.find`, `match`,
+//!   `gmatch`, `gsub`: backtracking is exponential in the pattern), are
+//!   replaced by a Rust matcher that calls `check` as it works
+//!   (`patterns.rs`).
+//! - Stop: a flag another thread sets ([`Sandbox::stopper`]) ends the
+//!   running call with "shutting down", as Heka stopped a SandboxInput's
+//!   loop.
+//!
+//! [`Sandbox::stopper`]: super::Sandbox::stopper
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, VmState};
+
+use super::usage::Usage;
 
 /// Instructions between two hook calls.
 pub const HOOK_STEP: u32 = 1000;
@@ -66,6 +78,9 @@ pub enum Abort {
     /// An injection was refused (limit, loop, self-match, bad message).
     #[error("{0}")]
     Inject(String),
+    /// The plugin is stopping (a SandboxInput's loop at shutdown).
+    #[error("shutting down")]
+    Stopped,
 }
 
 /// Per-call accounting, kept in the state's app data so the hook (a plain
@@ -73,23 +88,39 @@ pub enum Abort {
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: u64,
+    memory: usize,
     call_time: Option<Duration>,
     step: Cell<u32>,
     used: Cell<u64>,
     started: Cell<Instant>,
     doom: RefCell<Option<Abort>>,
+    usage: Arc<Usage>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Budget {
-    fn new(limits: &Limits) -> Budget {
+    fn new(limits: &Limits, usage: Arc<Usage>, stop: Arc<AtomicBool>) -> Budget {
         Budget {
             limit: limits.instructions,
+            memory: limits.memory,
             call_time: limits.call_time,
             step: Cell::new(normal_step(limits.instructions)),
             used: Cell::new(0),
             started: Cell::new(Instant::now()),
             doom: RefCell::new(None),
+            usage,
+            stop,
         }
+    }
+
+    /// Why the call must end now, apart from its instruction count.
+    fn overdue(&self) -> Option<Abort> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Some(Abort::Stopped);
+        }
+        self.call_time
+            .filter(|t| self.started.get().elapsed() > *t)
+            .map(Abort::Time)
     }
 }
 
@@ -101,9 +132,15 @@ fn normal_step(limit: u64) -> u32 {
     }
 }
 
-/// Installs the limits on a fresh state.
-pub(crate) fn install(lua: &Lua, limits: &Limits) -> mlua::Result<()> {
-    let budget = Budget::new(limits);
+/// Installs the limits on a fresh state; `usage` receives the hook's
+/// samples and `stop` ends the running call when set.
+pub(crate) fn install(
+    lua: &Lua,
+    limits: &Limits,
+    usage: Arc<Usage>,
+    stop: Arc<AtomicBool>,
+) -> mlua::Result<()> {
+    let budget = Budget::new(limits, usage, stop);
     let step = budget.step.get();
     lua.set_app_data(budget);
     arm(lua, step)?;
@@ -156,6 +193,28 @@ pub(crate) fn doom(lua: &Lua) -> Option<Abort> {
     lua.app_data_ref::<Budget>()?.doom.borrow().clone()
 }
 
+/// The state's memory limit in bytes (0 = none), for Rust functions that
+/// build a result outside Lua's allocator before handing it over.
+pub(crate) fn memory_limit(lua: &Lua) -> usize {
+    lua.app_data_ref::<Budget>().map_or(0, |b| b.memory)
+}
+
+/// For C functions doing long work the hook cannot interrupt: an error
+/// (which dooms the call) once the call is past its deadline or stopped.
+pub(crate) fn check(lua: &Lua) -> mlua::Result<()> {
+    let why = {
+        let Some(b) = lua.app_data_ref::<Budget>() else {
+            return Ok(());
+        };
+        let doomed = b.doom.borrow().clone();
+        doomed.or_else(|| b.overdue())
+    };
+    match why {
+        Some(why) => Err(abort(lua, why)),
+        None => Ok(()),
+    }
+}
+
 /// Dooms the current call (from an API function) and returns the Lua error
 /// to raise; every later instruction of the call raises it again.
 pub(crate) fn abort(lua: &Lua, why: Abort) -> mlua::Error {
@@ -178,12 +237,12 @@ fn hook(lua: &Lua, _debug: &mlua::debug::Debug<'_>) -> mlua::Result<VmState> {
         if b.doom.borrow().is_none() {
             let used = b.used.get() + u64::from(b.step.get());
             b.used.set(used);
+            b.usage.instructions(used);
+            b.usage.sample_memory(lua.used_memory());
             let why = if b.limit > 0 && used >= b.limit {
                 Some(Abort::Instructions)
             } else {
-                b.call_time
-                    .filter(|t| b.started.get().elapsed() > *t)
-                    .map(Abort::Time)
+                b.overdue()
             };
             if let Some(why) = why {
                 *b.doom.borrow_mut() = Some(why);

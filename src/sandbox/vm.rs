@@ -1,6 +1,6 @@
 //! One sandbox: a Lua state with Heka's environment, limits and API, the
 //! loaded script, and the calls into its entry points (`process_message`,
-//! `timer_event`). Plugins in `plugins/sandbox.rs` own a [`Sandbox`] and
+//! `timer_event`). Plugins in `plugins/sandbox/` own a [`Sandbox`] and
 //! map its results to `PluginError`s per plugin type.
 //!
 //! Every call starts with a fresh instruction budget and deadline, resets
@@ -12,16 +12,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::chunk::ChunkMode;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
-use super::api::{self, Call, ERROR_SIZE};
+use super::api::{self, Call, ERROR_SIZE, Frame};
 use super::config::ConfigValue;
 use super::env::{self, Template};
 use super::limits::{self, Abort, Limits};
 use super::modules::circular_buffer;
+use super::patterns;
 use super::preserve;
+use super::usage::Usage;
 
 /// Why a sandbox call (or the load) failed; each terminates the sandbox in
 /// Heka.
@@ -69,6 +73,20 @@ pub struct Sandbox {
     /// Interned keys used on every call (a `&str` key is pushed anew each
     /// time).
     keys: Keys,
+    usage: Arc<Usage>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Ends a sandbox's running call (and every later one) with "shutting
+/// down", from any thread.
+#[derive(Debug, Clone)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Asks the sandbox to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 struct Keys {
@@ -90,8 +108,12 @@ impl Sandbox {
     pub fn new(spec: SandboxSpec) -> Result<Sandbox, SandboxError> {
         let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
         let lua = env::new_state(spec.template, spec.module_dirs).map_err(setup)?;
-        let (host, idle) = api::install(&lua, spec.limits.output, spec.config).map_err(setup)?;
-        limits::install(&lua, &spec.limits).map_err(setup)?;
+        patterns::install(&lua).map_err(setup)?;
+        let usage = Arc::new(Usage::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (host, idle) =
+            api::install(&lua, spec.limits.output, spec.config, usage.clone()).map_err(setup)?;
+        limits::install(&lua, &spec.limits, usage.clone(), stop.clone()).map_err(setup)?;
         let globals = lua.globals();
         let baseline = preserve::baseline(&lua).map_err(setup)?;
         let keys = Keys {
@@ -106,6 +128,8 @@ impl Sandbox {
             host,
             idle,
             baseline,
+            usage,
+            stop,
         };
         let chunk = sandbox
             .lua
@@ -158,6 +182,23 @@ impl Sandbox {
     /// Bytes of Lua memory in use.
     pub fn memory(&self) -> usize {
         self.lua.used_memory()
+    }
+
+    /// What the sandbox has used (the report figures), memory sampled now.
+    pub fn usage(&self) -> &Usage {
+        self.usage.sample_memory(self.lua.used_memory());
+        &self.usage
+    }
+
+    /// The usage figures, shared: readable while the sandbox runs on
+    /// another thread (memory as the hook last sampled it).
+    pub fn usage_handle(&self) -> Arc<Usage> {
+        self.usage.clone()
+    }
+
+    /// A handle that stops the running call from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
     }
 
     /// Calls `process_message()`: returns its status and optional error text.
@@ -220,15 +261,17 @@ impl Sandbox {
         &self,
         f: Function,
         args: impl IntoLuaMulti,
-        mut call: Call<'_>,
+        call: Call<'_>,
         name: &str,
     ) -> Result<MultiValue, SandboxError> {
+        let mut frame = Frame::new(call);
         let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
         self.lua.set_globals(self.globals.clone()).map_err(setup)?;
         limits::begin(&self.lua).map_err(setup)?;
         let result = self.lua.scope(|scope| {
-            let dispatch = scope
-                .create_function_mut(|lua, args: MultiValue| api::dispatch(lua, &mut call, args))?;
+            let dispatch = scope.create_function_mut(|lua, args: MultiValue| {
+                api::dispatch(lua, &mut frame, args)
+            })?;
             self.host.raw_set(&self.keys.call, dispatch)?;
             let result = f.call::<MultiValue>(args);
             self.host.raw_set(&self.keys.call, &self.idle)?;

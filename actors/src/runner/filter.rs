@@ -249,6 +249,9 @@ impl FilterRunner {
             i += 1;
         }
         stats.time(begun, (batch.len() - start) as u64);
+        if let Some(plugin) = &self.plugin {
+            stats.set_extra(plugin.report_fields());
+        }
         if self.plugin.is_some() {
             // A batch through without a restart is a clean run.
             self.policy.reset();
@@ -376,6 +379,7 @@ impl FilterRunner {
         self.cx.begin(self.env.globals.max_timer_inject, 0);
         let cx = &mut self.cx;
         let result = guarded(|| plugin.timer_event(now_ns(), cx));
+        self.id.stats.set_extra(plugin.report_fields());
         self.flush_injected(ctx);
         match result {
             Ok(()) => {}

@@ -59,6 +59,12 @@ impl InputCx {
         self.inner.env.globals.max_message_size as usize
     }
 
+    /// Sets the input's own report figures (what [`crate::Filter`]s report
+    /// with `report_fields`), replacing the previous ones.
+    pub fn report_fields(&self, fields: Vec<crate::report::Metric>) {
+        self.inner.stats.set_extra(fields);
+    }
+
     /// True once a stop was requested.
     pub fn is_stopping(&self) -> bool {
         *self.inner.stop.borrow()

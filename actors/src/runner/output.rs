@@ -158,6 +158,9 @@ impl OutputRunner {
                 }
             }
         }
+        if let (Some(encoder), Some(stats)) = (&self.encoder, &self.encoder_stats) {
+            stats.set_extra(encoder.report_fields());
+        }
         batch
     }
 
@@ -193,6 +196,7 @@ impl OutputRunner {
         };
         ctx.wait(fut.into_actor(self).map(move |(output, batch, result), act, ctx| {
             let n = batch.len() as u64;
+            act.id.stats.set_extra(output.report_fields());
             match result {
                 Ok(()) => {
                     act.output = Some(output);
@@ -269,6 +273,7 @@ impl OutputRunner {
             (output, result)
         };
         Box::pin(fut.into_actor(self).map(move |(output, result), act, _| {
+            act.id.stats.set_extra(output.report_fields());
             act.output = Some(output);
             if let Err(err) = result {
                 RunnerStats::add(&act.id.stats.errors, 1);

@@ -84,7 +84,10 @@ impl Stream {
                 Some(event) => event,
                 None => match self.overflow(eof) {
                     Some(event) => event,
-                    None => return Ok(()),
+                    None => {
+                        self.sample_decoder();
+                        return Ok(());
+                    }
                 },
             };
             match event {
@@ -99,6 +102,14 @@ impl Stream {
                     tracing::warn!(plugin = %self.settings.input, bytes = len, reason = %reason, "Input dropped data.");
                 }
             }
+        }
+    }
+
+    /// Takes the decoder's own report figures (once per chunk of records,
+    /// not per record).
+    fn sample_decoder(&self) {
+        if let (Some(decoder), Some(stats)) = (&self.decoder, &self.stats.decoder) {
+            stats.set_extra(decoder.report_fields());
         }
     }
 

@@ -1,6 +1,5 @@
 //! Tests of the sandbox VM: the API against a recording sink, the
-//! environment, and isolation (every limit ends the call with a clear error
-//! and the same sandbox keeps working).
+//! environments, preserve_data; the limits are in [`isolation`].
 
 use std::time::Duration;
 
@@ -8,6 +7,8 @@ use bytes::Bytes;
 use heka_proto::{Field, FieldValue, Message, MessageView};
 
 use super::*;
+
+mod isolation;
 
 #[derive(Default)]
 struct Record(Vec<Injection>);
@@ -71,6 +72,7 @@ fn run(sb: &mut Sandbox, msg: &MessageView) -> (Outcome, Vec<Injection>) {
     let r = sb.process_message(Call {
         message: Some(msg),
         sink: Some(&mut rec),
+        ..Call::default()
     });
     (r, rec.0)
 }
@@ -269,8 +271,8 @@ fn environment_is_heka_s() {
         payload(&inj[0]),
         "_G _VERSION add_to_payload assert decode_message error gcinfo getfenv getmetatable \
          inject_message inject_payload ipairs math next os pairs pcall process_message rawequal \
-         rawget rawset read_config read_message require select setfenv setmetatable string \
-         table tonumber tostring type unpack xpcall\nclock date difftime time"
+         rawget rawset read_config read_message read_next_field require select setfenv setmetatable \
+         string table tonumber tostring type unpack write_message xpcall\nclock date difftime time"
     );
     for bad in [
         "os.execute('true')",
@@ -291,6 +293,33 @@ fn environment_is_heka_s() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn the_io_template_has_io_and_more_of_os() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.txt");
+    let src = format!(
+        r#"
+        function process_message()
+            local f = assert(io.open({path:?}, "w"))
+            f:write("written") f:close()
+            local r = require("io").open({path:?}):read("*a")
+            add_to_payload(r, " ", type(os.getenv), " ", type(os.exit), " ", type(os.setlocale),
+                " ", type(coroutine), " ", type(collectgarbage))
+            inject_payload()
+            return 0
+        end"#,
+        path = path.display().to_string()
+    );
+    let mut sb = Sandbox::new(spec(&src, Template::Io)).unwrap();
+    assert_eq!(
+        payload(&ok(&mut sb)[0]),
+        "written function nil nil table function"
+    );
+    // The analysis template has none of it.
+    let mut sb = sandbox("function process_message() return type(io) == 'nil' and 0 or 1 end");
+    ok(&mut sb);
 }
 
 #[test]
@@ -323,108 +352,6 @@ fn require_finds_modules_libraries_and_natives() {
     s.module_dirs = vec!["/nonexistent".into(), dir.path().to_path_buf()];
     let mut sb = Sandbox::new(s).unwrap();
     assert_eq!(payload(&ok(&mut sb)[0]), "42truetrue");
-}
-
-/// A limit ends the call with `want`; the same sandbox then works again.
-fn breaks_then_recovers(body: &str, template: Template, want: &dyn Fn(&SandboxError) -> bool) {
-    let src = format!(
-        "function process_message() if read_message('Type') == 'bomb' then {body} end return 0 end"
-    );
-    let mut sb = Sandbox::new(spec(&src, template)).unwrap();
-    let mut bomb = message().to_message();
-    bomb.r#type = Some(Bytes::from_static(b"bomb"));
-    let bomb = MessageView::from_message(&bomb).unwrap();
-    let (r, _) = run(&mut sb, &bomb);
-    let err = r.expect_err(body);
-    assert!(want(&err), "{body}: {err:?}");
-    for _ in 0..3 {
-        assert_eq!(run(&mut sb, &message()).0, Ok((0, None)), "{body}");
-    }
-}
-
-fn instructions(e: &SandboxError) -> bool {
-    *e == SandboxError::Abort(Abort::Instructions)
-}
-
-#[test]
-fn instruction_limit_holds_through_pcall_and_coroutines() {
-    let a = Template::Analysis;
-    breaks_then_recovers("while true do end", a, &instructions);
-    breaks_then_recovers(
-        "while true do pcall(function() while true do end end) end",
-        a,
-        &instructions,
-    );
-    breaks_then_recovers(
-        "for i = 1, 10 do pcall(pcall, function() while true do end end) end return 0",
-        a,
-        &instructions,
-    );
-    breaks_then_recovers(
-        "local ok = xpcall(function() while true do end end, function() while true do end end) return 0",
-        a,
-        &instructions,
-    );
-    // Coroutines exist only in the IO template; their threads carry the hook.
-    let io = Template::Io;
-    breaks_then_recovers(
-        "local co = coroutine.create(function() while true do end end) \
-         while true do coroutine.resume(co) end",
-        io,
-        &instructions,
-    );
-    breaks_then_recovers(
-        "local co = coroutine.wrap(function() while true do end end) pcall(co) return 0",
-        io,
-        &instructions,
-    );
-}
-
-#[test]
-fn memory_and_output_limits_hold() {
-    let a = Template::Analysis;
-    let memory = |e: &SandboxError| *e == SandboxError::Memory;
-    breaks_then_recovers("local t = {} for i = 1, 1e7 do t[i] = i end", a, &memory);
-    breaks_then_recovers("local s = string.rep('x', 1e9)", a, &memory);
-    breaks_then_recovers("local s = 'x' for i = 1, 40 do s = s .. s end", a, &memory);
-    let output = |e: &SandboxError| *e == SandboxError::Abort(Abort::Output);
-    breaks_then_recovers(
-        "for i = 1, 1e6 do add_to_payload('xxxxxxxx') end",
-        a,
-        &output,
-    );
-    breaks_then_recovers(
-        "pcall(add_to_payload, string.rep('x', 2000)) return 0",
-        a,
-        &output,
-    );
-    breaks_then_recovers(
-        "inject_message{Payload = string.rep('x', 2000)}",
-        a,
-        &output,
-    );
-    let inject = |e: &SandboxError| matches!(e, SandboxError::Abort(Abort::Inject(_)));
-    breaks_then_recovers(
-        "for i = 1, 4 do pcall(inject_message, {}) end return 0",
-        a,
-        &inject,
-    );
-}
-
-#[test]
-fn wall_clock_limit_holds() {
-    let mut s = spec(
-        "function process_message() while true do end end",
-        Template::Analysis,
-    );
-    s.limits.instructions = 0;
-    s.limits.call_time = Some(Duration::from_millis(50));
-    let mut sb = Sandbox::new(s).unwrap();
-    let r = run(&mut sb, &message()).0;
-    assert!(
-        matches!(r, Err(SandboxError::Abort(Abort::Time(_)))),
-        "{r:?}"
-    );
 }
 
 #[test]
@@ -497,7 +424,7 @@ end
         first
             .process_message(Call {
                 message: Some(&message()),
-                sink: None,
+                ..Call::default()
             })
             .unwrap();
     }
@@ -534,8 +461,8 @@ end
     sb.timer_event(
         0,
         Call {
-            message: None,
             sink: Some(&mut sink),
+            ..Call::default()
         },
     )
     .unwrap();
