@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 pub mod counter;
 pub mod file;
 pub mod log;
+pub mod logstreamer;
 pub mod payload;
 pub mod protobuf;
 pub mod rst;
