@@ -2,7 +2,8 @@
 //! loads a hekad config (file or directory) with hekad's own loader, and
 //! for every section of type LogstreamerInput prints the streams a scan
 //! finds now and each stream's files in the order the input would read
-//! them (oldest first), plus the matching files it would skip and why.
+//! them (oldest first), plus warnings: file names whose sort groups do not
+//! convert, directories it cannot read.
 //!
 //! `heka-logstreamer -config FILE_OR_DIR`
 //!
@@ -127,7 +128,7 @@ fn section(out: &mut String, name: &str, settings: &Settings) {
         }
     }
     for problem in &found.problems {
-        let _ = writeln!(out, "\nSkipped: {problem}");
+        let _ = writeln!(out, "\nWarning: {problem}");
     }
     out.push('\n');
 }
@@ -186,9 +187,9 @@ mod tests {
             "Stream: app\n3 file(s), in read order (oldest first):\n    {d}/app.log.2\n    {d}/app.log.1\n    {d}/app.log\n"
         );
         assert!(out.contains(&expected), "{out}");
-        assert!(out.contains("[bad] 0 stream(s)"), "{out}");
+        assert!(out.contains("[bad] 1 stream(s)"), "{out}");
         assert!(
-            out.contains("Skipped:") && out.contains("bad.log.x"),
+            out.contains("Warning:") && out.contains("bad.log.x"),
             "{out}"
         );
     }

@@ -104,16 +104,14 @@ fn ended(done: Result<Result<(), PluginError>, tokio::task::JoinError>) -> Plugi
     }
 }
 
-/// Logs a scan problem once per path (every rescan finds it again); an
-/// unsortable file is never read, so it counts as dropped.
+/// Logs a scan problem once (every rescan finds it again).
 fn report_problem(cx: &InputCx, problem: Problem, reported: &mut HashSet<String>) {
     if !reported.insert(problem.to_string()) {
         return;
     }
     match &problem {
         Problem::Unsortable(path, err) => {
-            RunnerStats::add(&cx.stats().dropped, 1);
-            tracing::warn!(plugin = %cx.name(), file = %path.display(), offset = 0, error = %err, "File matches file_match but cannot be sorted: skipped.");
+            tracing::warn!(plugin = %cx.name(), file = %path.display(), error = %err, "File name does not sort: its group sorts as -1.");
         }
         Problem::Unreadable(path, err) => {
             RunnerStats::add(&cx.stats().errors, 1);

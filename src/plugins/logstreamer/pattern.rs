@@ -13,7 +13,7 @@ use regex::Regex;
 /// full or three letters, to 1..=12.
 pub const MONTH_NAME: &str = "MonthName";
 /// Built-in translation for a group named `DayName`: English day names,
-/// full or three letters, to 0 (Sunday)..=6.
+/// full or three letters, to 0 (Monday)..=6 (Sunday), as in Heka.
 pub const DAY_NAME: &str = "DayName";
 /// The translation key standing for an empty or absent group.
 pub const MISSING: &str = "missing";
@@ -35,13 +35,13 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 const DAYS: [&str; 7] = [
-    "sunday",
     "monday",
     "tuesday",
     "wednesday",
     "thursday",
     "friday",
     "saturday",
+    "sunday",
 ];
 
 /// A configuration the pattern cannot be built from.
@@ -69,7 +69,8 @@ impl PatternError {
     }
 }
 
-/// Why a matching file cannot be placed in its stream's order.
+/// Why a matching file's group value does not sort as intended (it sorts
+/// as [`MISSING_VALUE`] instead).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SortError {
     /// The value is not in the group's translation table, which lists
@@ -124,6 +125,9 @@ pub struct Placement {
     /// Compared lexicographically, smaller is older; descending groups are
     /// stored bit-inverted so one comparison serves both directions.
     pub key: Vec<i64>,
+    /// A group value that could not be converted (it sorts as -1; the
+    /// file is still read, and the scan reports it).
+    pub issue: Option<SortError>,
 }
 
 impl FilePattern {
@@ -185,7 +189,7 @@ impl FilePattern {
 
     /// Where the file at `relative` (its path under `log_directory`, `/`
     /// separated) goes, or `None` when it does not match.
-    pub fn place(&self, relative: &str) -> Option<Result<Placement, SortError>> {
+    pub fn place(&self, relative: &str) -> Option<Placement> {
         let caps = self.regex.captures(relative)?;
         let value = |group: &str| caps.name(group).map_or("", |m| m.as_str());
         let stream = match self.differentiator.is_empty() {
@@ -199,15 +203,21 @@ impl FilePattern {
                 })
                 .collect(),
         };
+        let mut issue = None;
         let key = self
             .priority
             .iter()
             .map(|part| {
-                let n = self.sort_value(&part.group, value(&part.group))?;
-                Ok(if part.descending { !n } else { n })
+                let n = self
+                    .sort_value(&part.group, value(&part.group))
+                    .unwrap_or_else(|err| {
+                        issue.get_or_insert(err);
+                        MISSING_VALUE
+                    });
+                if part.descending { !n } else { n }
             })
-            .collect::<Result<Vec<i64>, SortError>>();
-        Some(key.map(|key| Placement { stream, key }))
+            .collect();
+        Some(Placement { stream, key, issue })
     }
 
     /// The integer a group's matched value sorts as.
@@ -283,7 +293,7 @@ mod tests {
     fn sorted(p: &FilePattern, names: &[&str]) -> Vec<String> {
         let mut placed: Vec<(Vec<i64>, &str)> = names
             .iter()
-            .map(|n| (p.place(n).unwrap().unwrap().key, *n))
+            .map(|n| (p.place(n).unwrap().key, *n))
             .collect();
         placed.sort();
         placed.into_iter().map(|(_, n)| n.to_owned()).collect()
@@ -357,11 +367,11 @@ mod tests {
             &[],
             &["nginx.", "Domain", ".access"],
         );
-        let placed = p.place("example.com-access.log").unwrap().unwrap();
+        let placed = p.place("example.com-access.log").unwrap();
         assert_eq!(placed.stream, "nginx.example.com.access");
         // Without a differentiator the stream is named after the section.
         let p = pattern(r"app\.log", &[], &[]);
-        assert_eq!(p.place("app.log").unwrap().unwrap().stream, "section");
+        assert_eq!(p.place("app.log").unwrap().stream, "section");
     }
 
     #[test]
@@ -385,8 +395,8 @@ mod tests {
             [
                 "January-fri.log",
                 "sep-Sunday.log",
-                "Oct-Sun.log",
-                "Oct-mon.log"
+                "Oct-mon.log",
+                "Oct-Sun.log"
             ]
         );
     }
@@ -403,10 +413,13 @@ mod tests {
             sorted(&p, &["turmar.log", "HADUKANNAS.log"]),
             ["HADUKANNAS.log", "turmar.log"]
         );
-        // A table listing values must list them all.
+        // A table listing values must list them all; others sort as -1
+        // and say why.
+        let other = p.place("other.log").unwrap();
+        assert_eq!(other.key, [MISSING_VALUE]);
         assert_eq!(
-            p.place("other.log").unwrap(),
-            Err(SortError::NotTranslated {
+            other.issue,
+            Some(SortError::NotTranslated {
                 group: "Month".into(),
                 value: "other".into()
             })
@@ -434,12 +447,11 @@ mod tests {
     }
 
     #[test]
-    fn unsortable_values_and_bad_options_are_errors() {
+    fn unsortable_values_sort_as_minus_one_and_bad_options_are_errors() {
         let p = pattern(r"(?P<Seq>\w+)\.log", &["Seq"], &[]);
-        assert!(matches!(
-            p.place("abc.log"),
-            Some(Err(SortError::NotANumber { .. }))
-        ));
+        let placed = p.place("abc.log").unwrap();
+        assert!(matches!(placed.issue, Some(SortError::NotANumber { .. })));
+        assert_eq!(placed.key, [MISSING_VALUE]);
         let none = BTreeMap::new();
         let bad = |m: &str, prio: &[String], t: &BTreeMap<_, _>| {
             FilePattern::new(m, prio, &[], t, "s").unwrap_err().key()

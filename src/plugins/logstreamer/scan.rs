@@ -59,19 +59,23 @@ impl LogFile {
     }
 }
 
-/// A matching file that could not be used, and why.
+/// Something the scan reports: a file it read with a doubtful order, or a
+/// directory it could not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// Its name matched but does not sort (translation/number).
+    /// Its name matched, but a group value does not convert (translation
+    /// or number): the file is kept, sorted with -1 for that group.
     Unsortable(PathBuf, SortError),
-    /// A directory or file could not be read while scanning.
+    /// A directory could not be read while scanning.
     Unreadable(PathBuf, String),
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::Unsortable(path, err) => write!(f, "{}: {err}", path.display()),
+            Problem::Unsortable(path, err) => {
+                write!(f, "{}: {err} (sorted as -1)", path.display())
+            }
             Problem::Unreadable(path, err) => write!(f, "{}: {err}", path.display()),
         }
     }
@@ -116,13 +120,8 @@ pub fn scan(dir: &Path, pattern: &FilePattern, oldest: Duration, now: SystemTime
             let Some(relative) = relative_text(dir, &path) else {
                 continue;
             };
-            let placement = match pattern.place(&relative) {
-                None => continue,
-                Some(Err(err)) => {
-                    out.problems.push(Problem::Unsortable(path, err));
-                    continue;
-                }
-                Some(Ok(p)) => p,
+            let Some(placement) = pattern.place(&relative) else {
+                continue;
             };
             let meta = match std::fs::metadata(&path) {
                 Ok(meta) if meta.is_file() => meta,
@@ -133,6 +132,9 @@ pub fn scan(dir: &Path, pattern: &FilePattern, oldest: Duration, now: SystemTime
             let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             if modified < cutoff {
                 continue;
+            }
+            if let Some(issue) = placement.issue {
+                out.problems.push(Problem::Unsortable(path.clone(), issue));
             }
             out.streams
                 .entry(placement.stream)
@@ -222,13 +224,16 @@ mod tests {
     }
 
     #[test]
-    fn old_and_unsortable_files_are_left_out() {
+    fn unsortable_files_are_kept_and_reported_and_old_ones_left_out() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("1.log"), "x").unwrap();
         std::fs::write(dir.path().join("x.log"), "x").unwrap();
         let p = pattern(r"(?P<N>\w+)\.log", &["N"], &[]);
         let found = scan(dir.path(), &p, Duration::from_secs(3600), SystemTime::now());
-        assert_eq!(names(&found.streams["logs"], dir.path()), ["1.log"]);
+        assert_eq!(
+            names(&found.streams["logs"], dir.path()),
+            ["x.log", "1.log"]
+        );
         assert!(
             matches!(&found.problems[..], [Problem::Unsortable(path, _)] if path.ends_with("x.log"))
         );
