@@ -34,7 +34,8 @@ pub enum Notice {
         /// The offset it named.
         offset: u64,
     },
-    /// The journal could not be read.
+    /// The journal could not be read: the stream is read from its oldest
+    /// file.
     JournalUnreadable {
         /// Why.
         error: String,
@@ -139,7 +140,7 @@ impl Notice {
             }
             JournalUnreadable { error } => {
                 RunnerStats::add(&stats.errors, 1);
-                tracing::warn!(plugin = %input, stream = %stream, error = %error, "Journal unreadable: starting as without one.");
+                tracing::warn!(plugin = %input, stream = %stream, error = %error, "Journal unreadable: reading the stream from its oldest file.");
             }
             Truncated { file, offset, len } => {
                 RunnerStats::add(&stats.dropped, 1);

@@ -77,14 +77,19 @@ pub async fn follow(
     let (cx, settings) = (&shared.cx, &shared.settings);
     let mut notices = Vec::new();
     let journal_path = journal::path_for(&settings.journal_directory, &name);
-    let saved = Journal::load(&journal_path).unwrap_or_else(|err| {
-        notices.push(Notice::JournalUnreadable {
-            error: err.to_string(),
-        });
-        None
-    });
+    let (saved, initial_tail) = match Journal::load(&journal_path) {
+        Ok(saved) => (saved, settings.initial_tail),
+        // Like a position not found: read from the oldest file rather than
+        // skip to the end with `initial_tail`.
+        Err(err) => {
+            notices.push(Notice::JournalUnreadable {
+                error: err.to_string(),
+            });
+            (None, false)
+        }
+    };
     let mut follower = Follower::new(files, settings.rescan_interval);
-    follower.start(saved.as_ref(), settings.initial_tail, &mut notices);
+    follower.start(saved.as_ref(), initial_tail, &mut notices);
     let report = |notices: &mut Vec<Notice>| {
         for notice in notices.drain(..) {
             notice.report(cx.name(), &name, cx.stats());
@@ -115,6 +120,7 @@ pub async fn follow(
         found.streams.remove(&name).unwrap_or_default()
     };
     let mut last_verify = Instant::now();
+    let mut failed_at = None;
     while !cx.is_stopping() {
         let step = match follower.read(sink.buffer()) {
             Ok(0) => {
@@ -153,13 +159,17 @@ pub async fn follow(
                 }
             }
             Err(err) => {
-                if let Some((file, offset)) = follower.position() {
+                // Reported once per position, not at every retry.
+                let at = follower.position();
+                if at.is_some() && at != failed_at {
+                    let (file, offset) = at.clone().unwrap_or_default();
                     notices.push(Notice::ReadFailed {
                         file,
                         offset,
                         error: err.to_string(),
                     });
                 }
+                failed_at = at;
                 Step::Wait
             }
         };
