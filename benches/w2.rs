@@ -55,14 +55,21 @@ fn generate(lines: usize, path: &str) -> std::io::Result<()> {
             p,
             STATUSES[rng.usize(..STATUSES.len())],
             rng.u32(..200_000),
-            if rng.bool() { "-" } else { "https://www.example.com/" },
+            if rng.bool() {
+                "-"
+            } else {
+                "https://www.example.com/"
+            },
             AGENTS[rng.usize(..AGENTS.len())],
         );
         bytes += line.len();
         out.write_all(line.as_bytes())?;
     }
     out.flush()?;
-    eprintln!("{lines} lines, {:.1} bytes per line", bytes as f64 / lines as f64);
+    eprintln!(
+        "{lines} lines, {:.1} bytes per line",
+        bytes as f64 / lines as f64
+    );
     Ok(())
 }
 

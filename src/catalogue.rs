@@ -5,8 +5,8 @@
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
 use crate::plugins::{
-    counter, file, log, multi_decoder, payload, payload_regex, protobuf, regex_splitters, rst,
-    sandbox, sandbox_manager, splitters, tcp,
+    counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
+    regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
 };
 
 /// Every built-in plugin type.
@@ -14,6 +14,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "TcpInput",
         factory: Factory::Input(tcp::TcpInput::build),
+    },
+    PluginEntry {
+        type_name: "LogstreamerInput",
+        factory: Factory::Input(logstreamer::LogstreamerInput::build),
     },
     PluginEntry {
         type_name: "SandboxInput",

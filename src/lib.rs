@@ -18,6 +18,8 @@
 //! - [`cat`]: heka-cat, the reader of framed record files.
 //! - [`inject`]: heka-inject, which sends one message to a TcpInput.
 //! - [`flood`]: heka-flood, the load generator (config file or flags).
+//! - [`logstreamer_tool`]: heka-logstreamer, which prints the streams and
+//!   files a LogstreamerInput config would read.
 //! - [`host`]: hostname, pid, UUIDs and the clock, as messages carry them.
 
 #![deny(rust_2018_idioms)]
@@ -30,6 +32,7 @@ pub mod flood;
 pub mod golayout;
 pub mod host;
 pub mod inject;
+pub mod logstreamer_tool;
 pub mod plugins;
 pub mod render;
 pub mod sandbox;

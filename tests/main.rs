@@ -3,6 +3,7 @@
 
 mod cat;
 mod daemon;
+mod logstreamer;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;

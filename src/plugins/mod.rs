@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 pub mod counter;
 pub mod file;
 pub mod log;
+pub mod logstreamer;
 pub mod message_fields;
 pub mod multi_decoder;
 pub mod payload;

@@ -54,6 +54,13 @@ impl InputCx {
         &self.inner.spec
     }
 
+    /// The input's statistics row, for inputs that lose data outside a
+    /// stream's splitter (LogstreamerInput counts a truncated or unreadable
+    /// file in `dropped`).
+    pub fn stats(&self) -> &RunnerStats {
+        &self.inner.stats
+    }
+
     /// `[hekad] max_message_size`.
     pub fn max_message_size(&self) -> usize {
         self.inner.env.globals.max_message_size as usize

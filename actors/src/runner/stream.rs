@@ -20,6 +20,9 @@ pub struct StreamDefaults {
     pub hostname: Option<String>,
     /// Message type (TcpInput uses its name); none if unset.
     pub msg_type: Option<String>,
+    /// Logger (LogstreamerInput uses the stream's name); the input's name
+    /// if unset.
+    pub logger: Option<String>,
 }
 
 #[derive(Clone)]
@@ -231,8 +234,9 @@ impl Stream {
         self.failed.take()
     }
 
-    /// A text record as Heka makes it: new uuid, now, logger = input name,
-    /// payload = the record, plus the stream's hostname and type.
+    /// A text record as Heka makes it: new uuid, now, logger = the input's
+    /// name (or the stream's own logger), payload = the record, plus the
+    /// stream's hostname and type.
     fn text_message(&self, payload: Bytes) -> MessageView {
         let hostname = self
             .defaults
@@ -241,7 +245,12 @@ impl Stream {
             .unwrap_or(&self.settings.hostname);
         let mut msg: Message = message_defaults(hostname, self.settings.pid);
         msg.pid = None;
-        msg.logger = Some(Bytes::copy_from_slice(self.settings.input.as_bytes()));
+        let logger = self
+            .defaults
+            .logger
+            .as_deref()
+            .unwrap_or(&self.settings.input);
+        msg.logger = Some(Bytes::copy_from_slice(logger.as_bytes()));
         msg.payload = Some(payload);
         if let Some(t) = &self.defaults.msg_type {
             msg.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));

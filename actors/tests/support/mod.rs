@@ -129,6 +129,7 @@ impl Input for TextInput {
                 .stream(StreamDefaults {
                     hostname: Some("peer".into()),
                     msg_type: Some("text".into()),
+                    logger: None,
                 })
                 .map_err(|e| PluginError::fatal(e.to_string()))?;
             for chunk in self.text.as_bytes().chunks(3) {

@@ -204,6 +204,7 @@ async fn connection<S: AsyncRead + Unpin>(cx: InputCx, socket: S, peer: std::net
     let defaults = StreamDefaults {
         hostname: Some(peer.ip().to_string()),
         msg_type: Some(cx.name().to_owned()),
+        logger: None,
     };
     let mut sink = match cx.stream(defaults) {
         Ok(sink) => sink,
