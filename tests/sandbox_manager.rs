@@ -224,6 +224,13 @@ fn refused_control_messages_load_nothing() {
     );
     // Signed and fresh: loads (max_filters = 1) ...
     load(&right, "load", &v1, &toml);
+    // The load is applied asynchronously; traffic sent before it is not
+    // the new filter's.
+    assert!(
+        daemon.wait_for_log("Dynamic filter loaded.", 10),
+        "{}",
+        daemon.log()
+    );
     traffic(port, 5);
     wait_for(dir.path(), "Payload: v1 5", &daemon);
     // ... and a second one is over max_filters.
