@@ -4,25 +4,24 @@
 //! `read_next_field` (the last two in [`super::write`]).
 //!
 //! Functions that need the current message or the plugin's injection sink
-//! are Lua wrappers around a hidden dispatcher (an upvalue, unreachable from
-//! scripts without `debug`). For each call the VM sets the dispatcher to a
-//! function made in `Lua::scope`, which borrows the current
-//! [`MessageView`] and the [`Sink`]: scripts may keep `local read_message =
-//! read_message` (Heka's idiom), nothing is copied per call, and only the
-//! requested field is converted. Building messages from Lua tables lives in
-//! `table.rs`.
+//! reach them through the sandbox's [`Slot`]: for each call the VM lends
+//! the call's [`Frame`] (message, sink, edit) to the slot, and the
+//! functions, created once with the state, borrow it from there. Scripts
+//! may keep `local read_message = read_message` (Heka's idiom), nothing is
+//! copied per call, and only the requested field is converted.
+//! `read_message`, the per-message call, is a raw C function (`read.rs`).
 //!
 //! Every function exists in every plugin type; one a plugin type lacks in
 //! Heka fails when called (no sink: injections are refused; no [`Edit`]:
 //! `write_message` is refused; no message: `read_message` reads nil).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use heka_proto::{FieldValue, Message, MessageView};
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use heka_proto::{Message, MessageView};
+use mlua::{Lua, MultiValue, Value};
 
 use super::config::ConfigValue;
 use super::limits::{self, Abort};
@@ -96,7 +95,7 @@ impl<'a> Frame<'a> {
     }
 
     /// The message as the script sees it: its own edits once it wrote.
-    fn current(&mut self) -> Option<&MessageView> {
+    pub(crate) fn current(&mut self) -> Option<&MessageView> {
         if let Some(edit) = self.call.edit.as_deref_mut() {
             if edit.is_edited() {
                 return edit.view();
@@ -114,40 +113,89 @@ pub(crate) struct OutputBuf {
     usage: Arc<Usage>,
 }
 
-const OP_READ: i64 = 1;
-const OP_INJECT: i64 = 2;
-const OP_PAYLOAD: i64 = 3;
-const OP_WRITE: i64 = 4;
-const OP_NEXT_FIELD: i64 = 5;
+/// Where the API functions find the call in progress: the VM lends each
+/// call's [`Frame`] to it for the duration of the call.
+pub(crate) struct Slot {
+    frame: Cell<*mut ()>,
+}
 
-// read_next_field's five results come back as one table (the dispatcher
-// returns one value, which keeps read_message's path free of extra pushes).
-const WRAPPERS: &str = r#"
-local host, unpack = ...
-function read_message(...) return host.call(1, ...) end
-function inject_message(...) return host.call(2, ...) end
-function inject_payload(...) return host.call(3, ...) end
-function write_message(...) return host.call(4, ...) end
-function read_next_field()
-    local f = host.call(5)
-    if f then return unpack(f, 1, 5) end
-    return nil
-end
-"#;
+#[allow(unsafe_code)]
+// SAFETY: the pointer is only set and read inside calls into the sandbox's
+// Lua state, which mlua's `send` feature serialises with the state's lock;
+// it never outlives the call that set it (see `Entered`).
+unsafe impl Send for Slot {}
+#[allow(unsafe_code)]
+// SAFETY: as above: no two threads are ever inside the state at once.
+unsafe impl Sync for Slot {}
 
-/// Installs the API in a fresh state; returns the hidden host table whose
-/// `call` entry the VM swaps per call.
+/// The frame lent to a [`Slot`]; dropping it takes the frame back.
+pub(crate) struct Entered<'s> {
+    slot: &'s Slot,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.slot.frame.set(std::ptr::null_mut());
+    }
+}
+
+impl Slot {
+    /// An empty slot.
+    pub(crate) fn new() -> Arc<Slot> {
+        Arc::new(Slot {
+            frame: Cell::new(std::ptr::null_mut()),
+        })
+    }
+
+    /// Lends `frame` to the API functions until the returned guard drops.
+    pub(crate) fn enter<'s>(&'s self, frame: &'s mut Frame<'_>) -> Entered<'s> {
+        self.frame.set((frame as *mut Frame<'_>).cast());
+        Entered { slot: self }
+    }
+
+    /// Runs `f` with the current frame (`None` outside a call, or inside a
+    /// function that already holds it). The slot is empty while `f` runs,
+    /// so the frame is never borrowed twice.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(Option<&mut Frame<'_>>) -> R) -> R {
+        struct Restore<'a>(&'a Slot, *mut ());
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.frame.set(self.1);
+            }
+        }
+        let taken = Restore(self, self.frame.replace(std::ptr::null_mut()));
+        // SAFETY: a non-null pointer was set by `enter` from a live
+        // `&mut Frame` whose guard has not dropped (it resets the slot), and
+        // the slot stays empty until this borrow ends.
+        #[allow(unsafe_code)]
+        let frame = unsafe { taken.1.cast::<Frame<'_>>().as_mut() };
+        f(frame)
+    }
+}
+
+fn no_call(name: &str) -> mlua::Error {
+    mlua::Error::runtime(format!(
+        "{name}() is only available in process_message and timer_event"
+    ))
+}
+
+/// Installs the API in a fresh state; returns the slot the VM lends each
+/// call's frame to.
 pub(crate) fn install(
     lua: &Lua,
     output_limit: usize,
     config: BTreeMap<String, ConfigValue>,
     usage: Arc<Usage>,
-) -> mlua::Result<(Table, Function)> {
+) -> mlua::Result<Arc<Slot>> {
     lua.set_app_data(OutputBuf {
         buf: RefCell::new(Vec::new()),
         limit: output_limit,
         usage,
     });
+    let slot = Slot::new();
+    // The raw read_message holds a plain pointer to the slot: the state
+    // keeps it alive.
+    lua.set_app_data(Arc::clone(&slot));
     let globals = lua.globals();
     globals.raw_set(
         "read_config",
@@ -158,64 +206,73 @@ pub(crate) fn install(
         "decode_message",
         lua.create_function(|lua, s: mlua::LuaString| table::decode_message(lua, &s.as_bytes()))?,
     )?;
-    let host = lua.create_table()?;
-    let idle = lua.create_function(|_, _: MultiValue| -> mlua::Result<()> {
-        Err(mlua::Error::runtime(
-            "only available in process_message and timer_event",
-        ))
-    })?;
-    host.raw_set("call", &idle)?;
-    let unpack: Function = globals.raw_get("unpack")?;
-    lua.load(WRAPPERS)
-        .set_name("=heka")
-        .call::<()>((host.clone(), unpack))?;
-    Ok((host, idle))
+    globals.raw_set("read_message", super::read::create(lua, &slot)?)?;
+    let s = Arc::clone(&slot);
+    globals.raw_set(
+        "inject_message",
+        lua.create_function(move |lua, arg: Option<Value>| {
+            s.with(|frame| {
+                let frame = frame.ok_or_else(|| no_call("inject_message"))?;
+                inject_message(lua, &mut frame.call, arg)
+            })
+        })?,
+    )?;
+    let s = Arc::clone(&slot);
+    globals.raw_set(
+        "inject_payload",
+        lua.create_function(move |lua, args: MultiValue| {
+            s.with(|frame| {
+                let frame = frame.ok_or_else(|| no_call("inject_payload"))?;
+                inject_payload(lua, &mut frame.call, args)
+            })
+        })?,
+    )?;
+    let s = Arc::clone(&slot);
+    globals.raw_set(
+        "write_message",
+        lua.create_function(move |_, args: MultiValue| {
+            s.with(|frame| {
+                let frame = frame.ok_or_else(|| no_call("write_message"))?;
+                let call = &mut frame.call;
+                let Some(edit) = call.edit.as_deref_mut() else {
+                    return Err(mlua::Error::runtime(
+                        "write_message() is only available in decoders and encoders",
+                    ));
+                };
+                let args: Vec<Value> = args.into_iter().collect();
+                write::write_message(edit, call.message, &args)
+            })
+        })?,
+    )?;
+    let s = Arc::clone(&slot);
+    globals.raw_set(
+        "read_next_field",
+        lua.create_function(move |lua, ()| {
+            s.with(|frame| {
+                let frame = frame.ok_or_else(|| no_call("read_next_field"))?;
+                let mut cursor = frame.next_field;
+                let out = write::read_next_field(lua, frame.current(), &mut cursor);
+                frame.next_field = cursor;
+                out
+            })
+        })?,
+    )?;
+    Ok(slot)
 }
 
-/// The per-call dispatcher behind the wrappers.
-pub(crate) fn dispatch(lua: &Lua, frame: &mut Frame<'_>, args: MultiValue) -> mlua::Result<Value> {
-    let mut args = args.into_iter();
-    let op = match args.next() {
-        Some(Value::Integer(i)) => i,
-        Some(Value::Number(n)) => n as i64,
-        _ => 0,
+fn inject_message(lua: &Lua, call: &mut Call<'_>, arg: Option<Value>) -> mlua::Result<Value> {
+    let Some(arg) = arg else {
+        return Err(mlua::Error::runtime(
+            "inject_message() takes a table or a string",
+        ));
     };
-    let rest: Vec<Value> = args.collect();
-    let call = &mut frame.call;
-    match op {
-        OP_READ => read_message(lua, frame.current(), &rest),
-        OP_INJECT => {
-            let Some(arg) = rest.into_iter().next() else {
-                return Err(mlua::Error::runtime(
-                    "inject_message() takes a table or a string",
-                ));
-            };
-            let limit = lua.app_data_ref::<OutputBuf>().map_or(0, |o| o.limit);
-            let (msg, timestamp_set) = table::message_from_lua(lua, arg, limit)?;
-            if let Some(out) = lua.app_data_ref::<OutputBuf>() {
-                out.usage
-                    .output(heka_proto::prost::Message::encoded_len(&msg));
-            }
-            inject(lua, call, Injection::Message { msg, timestamp_set })
-        }
-        OP_PAYLOAD => inject_payload(lua, call, rest),
-        OP_WRITE => {
-            let Some(edit) = call.edit.as_deref_mut() else {
-                return Err(mlua::Error::runtime(
-                    "write_message() is only available in decoders and encoders",
-                ));
-            };
-            write::write_message(edit, call.message, &rest)?;
-            Ok(Value::Nil)
-        }
-        OP_NEXT_FIELD => {
-            let mut cursor = frame.next_field;
-            let out = write::read_next_field(lua, frame.current(), &mut cursor);
-            frame.next_field = cursor;
-            out
-        }
-        _ => Err(mlua::Error::runtime("unknown host call")),
+    let limit = lua.app_data_ref::<OutputBuf>().map_or(0, |o| o.limit);
+    let (msg, timestamp_set) = table::message_from_lua(lua, arg, limit)?;
+    if let Some(out) = lua.app_data_ref::<OutputBuf>() {
+        out.usage
+            .output(heka_proto::prost::Message::encoded_len(&msg));
     }
+    inject(lua, call, Injection::Message { msg, timestamp_set })
 }
 
 fn inject(lua: &Lua, call: &mut Call<'_>, what: Injection) -> mlua::Result<Value> {
@@ -226,62 +283,6 @@ fn inject(lua: &Lua, call: &mut Call<'_>, what: Injection) -> mlua::Result<Value
     match result {
         Ok(()) => Ok(Value::Nil),
         Err(text) => Err(limits::abort(lua, Abort::Inject(text))),
-    }
-}
-
-fn read_message(lua: &Lua, msg: Option<&MessageView>, args: &[Value]) -> mlua::Result<Value> {
-    if args.is_empty() || args.len() > 3 {
-        return Err(mlua::Error::runtime(
-            "read_message() takes 1 to 3 arguments",
-        ));
-    }
-    let Value::String(name) = &args[0] else {
-        return Err(mlua::Error::runtime("read_message() name must be a string"));
-    };
-    let index = |i: usize| -> mlua::Result<usize> {
-        match args.get(i) {
-            None | Some(Value::Nil) => Ok(0),
-            Some(Value::Integer(n)) if *n >= 0 => Ok(*n as usize),
-            Some(Value::Number(n)) if *n >= 0.0 => Ok(*n as usize),
-            _ => Err(mlua::Error::runtime(
-                "read_message() indices must be numbers >= 0",
-            )),
-        }
-    };
-    let (fi, ai) = (index(1)?, index(2)?);
-    let Some(msg) = msg else {
-        return Ok(Value::Nil);
-    };
-    let name = name.as_bytes();
-    let text = |b: &[u8]| lua.create_string(b).map(Value::String);
-    match &name[..] {
-        b"Type" => text(msg.r#type()),
-        b"Logger" => text(msg.logger()),
-        b"Payload" => text(msg.payload()),
-        b"EnvVersion" => text(msg.env_version()),
-        b"Hostname" => text(msg.hostname()),
-        b"Uuid" => match msg.uuid_text() {
-            Some(t) => text(&t),
-            None => Ok(Value::Nil),
-        },
-        b"Timestamp" => Ok(Value::Number(msg.timestamp() as f64)),
-        b"Severity" => Ok(Value::Integer(msg.severity().into())),
-        b"Pid" => Ok(Value::Integer(msg.pid().into())),
-        b"raw" if msg.raw().is_empty() => Ok(Value::Nil),
-        b"raw" => text(msg.raw()),
-        n if n.starts_with(b"Fields[") && n.ends_with(b"]") => {
-            let field = &n[7..n.len() - 1];
-            Ok(match msg.field_value(field, fi, ai) {
-                None => Value::Nil,
-                Some(FieldValue::String(s)) => text(s)?,
-                Some(FieldValue::Bytes(b"")) => Value::Nil,
-                Some(FieldValue::Bytes(b)) => text(b)?,
-                Some(FieldValue::Integer(i)) => Value::Number(i as f64),
-                Some(FieldValue::Double(d)) => Value::Number(d),
-                Some(FieldValue::Bool(b)) => Value::Boolean(b),
-            })
-        }
-        _ => Ok(Value::Nil),
     }
 }
 
@@ -354,7 +355,7 @@ fn add_to_payload(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
     append(lua, args)
 }
 
-fn inject_payload(lua: &Lua, call: &mut Call<'_>, args: Vec<Value>) -> mlua::Result<Value> {
+fn inject_payload(lua: &Lua, call: &mut Call<'_>, args: MultiValue) -> mlua::Result<Value> {
     let mut args = args.into_iter();
     let arg_text = |v: Option<Value>, default: &str| -> mlua::Result<String> {
         match v {

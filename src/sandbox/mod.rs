@@ -28,6 +28,7 @@ pub mod limits;
 pub mod modules;
 mod patterns;
 pub mod preserve;
+mod read;
 mod table;
 pub mod usage;
 pub mod vm;

@@ -5,8 +5,9 @@
 //!
 //! Every call starts with a fresh instruction budget and deadline, resets
 //! the main thread's globals to the script's table (a script's
-//! `setfenv(0, t)` cannot hide the entry points from the host) and borrows
-//! the current message and sink through `Lua::scope` (see `api.rs`). A
+//! `setfenv(0, t)` cannot hide the entry points from the host) and lends
+//! the current message and sink to the API functions through the
+//! sandbox's slot (see `api.rs`). A
 //! failed call leaves the state usable: the memory limit makes allocations
 //! fail cleanly and a doomed call ends at its top.
 
@@ -16,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::{Function, IntoLuaMulti, Lua, Table, Value};
 
-use super::api::{self, Call, ERROR_SIZE, Frame};
+use super::api::{self, Call, ERROR_SIZE, Frame, Slot};
 use super::config::ConfigValue;
 use super::env::{self, Template};
 use super::limits::{self, Abort, Limits};
@@ -66,8 +67,8 @@ pub struct SandboxSpec {
 pub struct Sandbox {
     lua: Lua,
     globals: Table,
-    host: Table,
-    idle: Function,
+    /// Where the API functions find the call in progress.
+    slot: Arc<Slot>,
     /// The globals before the script ran: what preserve_data leaves out.
     baseline: preserve::Baseline,
     /// Interned keys used on every call (a `&str` key is pushed anew each
@@ -90,7 +91,6 @@ impl Stopper {
 }
 
 struct Keys {
-    call: mlua::LuaString,
     process_message: mlua::LuaString,
     timer_event: mlua::LuaString,
 }
@@ -111,13 +111,12 @@ impl Sandbox {
         patterns::install(&lua).map_err(setup)?;
         let usage = Arc::new(Usage::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let (host, idle) =
+        let slot =
             api::install(&lua, spec.limits.output, spec.config, usage.clone()).map_err(setup)?;
         limits::install(&lua, &spec.limits, usage.clone(), stop.clone()).map_err(setup)?;
         let globals = lua.globals();
         let baseline = preserve::baseline(&lua).map_err(setup)?;
         let keys = Keys {
-            call: lua.create_string("call").map_err(setup)?,
             process_message: lua.create_string("process_message").map_err(setup)?,
             timer_event: lua.create_string("timer_event").map_err(setup)?,
         };
@@ -125,8 +124,7 @@ impl Sandbox {
             keys,
             lua,
             globals,
-            host,
-            idle,
+            slot,
             baseline,
             usage,
             stop,
@@ -208,21 +206,20 @@ impl Sandbox {
     ) -> Result<(i64, Option<String>), SandboxError> {
         const NAME: &str = "process_message";
         let f = self.entry(NAME)?;
-        let out = self.run(f, (), call, NAME)?;
-        let mut out = out.into_iter();
-        let status = match out.next() {
-            Some(Value::Integer(i)) => i,
-            Some(Value::Number(n)) => n as i64,
+        let (status, text) = self.run(f, (), call, NAME)?;
+        let status = match status {
+            Value::Integer(i) => i,
+            Value::Number(n) => n as i64,
             _ => {
                 return Err(SandboxError::Lua(format!(
                     "{NAME}() must return a numeric status code"
                 )));
             }
         };
-        let text = match out.next() {
-            None | Some(Value::Nil) => None,
-            Some(Value::String(s)) => Some(truncate(s.to_string_lossy())),
-            Some(_) => {
+        let text = match text {
+            Value::Nil => None,
+            Value::String(s) => Some(truncate(s.to_string_lossy())),
+            _ => {
                 return Err(SandboxError::Lua(format!(
                     "{NAME}() must return a nil or string error message"
                 )));
@@ -263,21 +260,15 @@ impl Sandbox {
         args: impl IntoLuaMulti,
         call: Call<'_>,
         name: &str,
-    ) -> Result<MultiValue, SandboxError> {
+    ) -> Result<(Value, Value), SandboxError> {
         let mut frame = Frame::new(call);
         let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
         self.lua.set_globals(self.globals.clone()).map_err(setup)?;
         limits::begin(&self.lua).map_err(setup)?;
-        let result = self.lua.scope(|scope| {
-            let dispatch = scope.create_function_mut(|lua, args: MultiValue| {
-                api::dispatch(lua, &mut frame, args)
-            })?;
-            self.host.raw_set(&self.keys.call, dispatch)?;
-            let result = f.call::<MultiValue>(args);
-            self.host.raw_set(&self.keys.call, &self.idle)?;
-            Ok(result)
-        });
-        let result = result.map_err(setup)?;
+        let result = {
+            let _lent = self.slot.enter(&mut frame);
+            f.call::<(Value, Value)>(args)
+        };
         if let Some(why) = limits::doom(&self.lua) {
             return Err(SandboxError::Abort(why));
         }

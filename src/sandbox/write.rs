@@ -17,7 +17,7 @@
 use bytes::Bytes;
 use heka_proto::message::field::ValueType;
 use heka_proto::{Field, Message, MessageView};
-use mlua::{Lua, Value};
+use mlua::{Lua, MultiValue, Value};
 
 /// The message a script edited with `write_message`, owned by the plugin.
 #[derive(Debug, Default)]
@@ -338,15 +338,15 @@ fn remove_value(field: &mut Field, ai: usize) -> mlua::Result<()> {
 }
 
 /// `read_next_field()`: the next field of `msg` after `*cursor` as
-/// `{value_type, name, first value, representation, count}`, or nil at the
+/// `value_type, name, first value, representation, count`, or nil at the
 /// end. An empty BYTES value (or a field without values) reads as nil.
 pub(crate) fn read_next_field(
     lua: &Lua,
     msg: Option<&MessageView>,
     cursor: &mut usize,
-) -> mlua::Result<Value> {
+) -> mlua::Result<MultiValue> {
     let Some(field) = msg.and_then(|m| m.fields().nth(*cursor)) else {
-        return Ok(Value::Nil);
+        return Ok(MultiValue::from_iter([Value::Nil]));
     };
     *cursor += 1;
     let value = match field.value(0) {
@@ -358,16 +358,13 @@ pub(crate) fn read_next_field(
         Some(heka_proto::FieldValue::Double(d)) => Value::Number(d),
         Some(heka_proto::FieldValue::Bool(b)) => Value::Boolean(b),
     };
-    let t = lua.create_table_with_capacity(5, 0)?;
-    t.raw_set(1, field.value_type())?;
-    t.raw_set(2, lua.create_string(field.name())?)?;
-    t.raw_set(3, value)?;
-    t.raw_set(
-        4,
-        lua.create_string(field.representation().unwrap_or_default())?,
-    )?;
-    t.raw_set(5, field.value_count() as i64)?;
-    Ok(Value::Table(t))
+    Ok(MultiValue::from_iter([
+        Value::Integer(field.value_type().into()),
+        Value::String(lua.create_string(field.name())?),
+        value,
+        Value::String(lua.create_string(field.representation().unwrap_or_default())?),
+        Value::Integer(field.value_count() as i64),
+    ]))
 }
 
 #[cfg(test)]
