@@ -84,6 +84,8 @@ pub struct Call<'a> {
 pub(crate) struct Frame<'a> {
     call: Call<'a>,
     next_field: usize,
+    /// What the entry point returned (set by the driver).
+    pub(crate) returned: super::drive::Returned,
 }
 
 impl<'a> Frame<'a> {
@@ -91,6 +93,7 @@ impl<'a> Frame<'a> {
         Frame {
             call,
             next_field: 0,
+            returned: Default::default(),
         }
     }
 

@@ -24,9 +24,9 @@
 //!
 //! [`Sandbox::stopper`]: super::Sandbox::stopper
 
-use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, VmState};
@@ -83,17 +83,25 @@ pub enum Abort {
     Stopped,
 }
 
-/// Per-call accounting, kept in the state's app data so the hook (a plain
-/// `fn`) and the API functions share it.
+/// Per-call accounting, shared by the VM (which starts and checks each
+/// call without a lookup), the hook (which captures it) and the API
+/// functions (which find it in the state's app data). Atomics only because
+/// mlua wants hooks `Send`: a state is used by one thread at a time.
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: u64,
     memory: usize,
     call_time: Option<Duration>,
-    step: Cell<u32>,
-    used: Cell<u64>,
-    started: Cell<Instant>,
-    doom: RefCell<Option<Abort>>,
+    step: AtomicU32,
+    used: AtomicU64,
+    /// When the call's clock started, in ns after `epoch` plus one (0: not
+    /// yet). It starts at the first hook or budget check rather than at the
+    /// call, which saves a clock read per call: a call that never reaches
+    /// one runs fewer than `HOOK_STEP` instructions outside C functions.
+    started: AtomicU64,
+    epoch: Instant,
+    doomed: AtomicBool,
+    doom: Mutex<Option<Abort>>,
     usage: Arc<Usage>,
     stop: Arc<AtomicBool>,
 }
@@ -104,13 +112,28 @@ impl Budget {
             limit: limits.instructions,
             memory: limits.memory,
             call_time: limits.call_time,
-            step: Cell::new(normal_step(limits.instructions)),
-            used: Cell::new(0),
-            started: Cell::new(Instant::now()),
-            doom: RefCell::new(None),
+            step: AtomicU32::new(normal_step(limits.instructions)),
+            used: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            doomed: AtomicBool::new(false),
+            doom: Mutex::new(None),
             usage,
             stop,
         }
+    }
+
+    fn reason(&self) -> Option<Abort> {
+        if !self.doomed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.doom.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_doom(&self, why: Abort) {
+        let mut doom = self.doom.lock().unwrap_or_else(|e| e.into_inner());
+        doom.get_or_insert(why);
+        self.doomed.store(true, Ordering::Relaxed);
     }
 
     /// Why the call must end now, apart from its instruction count.
@@ -118,9 +141,33 @@ impl Budget {
         if self.stop.load(Ordering::Relaxed) {
             return Some(Abort::Stopped);
         }
-        self.call_time
-            .filter(|t| self.started.get().elapsed() > *t)
-            .map(Abort::Time)
+        let limit = self.call_time?;
+        let now = self.epoch.elapsed().as_nanos() as u64 + 1;
+        let started = match self.started.load(Ordering::Relaxed) {
+            0 => {
+                self.started.store(now, Ordering::Relaxed);
+                now
+            }
+            t => t,
+        };
+        (Duration::from_nanos(now - started) > limit).then_some(Abort::Time(limit))
+    }
+
+    /// Starts a call: a fresh instruction budget and clock; returns the
+    /// hook rate to re-arm when a doomed call had raised it.
+    pub(crate) fn begin(&self) -> Option<u32> {
+        self.used.store(0, Ordering::Relaxed);
+        self.started.store(0, Ordering::Relaxed);
+        if self.doomed.swap(false, Ordering::Relaxed) {
+            *self.doom.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        let normal = normal_step(self.limit);
+        (self.step.swap(normal, Ordering::Relaxed) != normal).then_some(normal)
+    }
+
+    /// Why the call that just ended was doomed, if it was.
+    pub(crate) fn doom(&self) -> Option<Abort> {
+        self.reason()
     }
 }
 
@@ -132,6 +179,10 @@ fn normal_step(limit: u64) -> u32 {
     }
 }
 
+fn budget(lua: &Lua) -> Option<Arc<Budget>> {
+    lua.app_data_ref::<Arc<Budget>>().map(|b| Arc::clone(&b))
+}
+
 /// Installs the limits on a fresh state; `usage` receives the hook's
 /// samples and `stop` ends the running call when set.
 pub(crate) fn install(
@@ -139,19 +190,22 @@ pub(crate) fn install(
     limits: &Limits,
     usage: Arc<Usage>,
     stop: Arc<AtomicBool>,
-) -> mlua::Result<()> {
-    let budget = Budget::new(limits, usage, stop);
-    let step = budget.step.get();
-    lua.set_app_data(budget);
-    arm(lua, step)?;
+) -> mlua::Result<Arc<Budget>> {
+    let budget = Arc::new(Budget::new(limits, usage, stop));
+    lua.set_app_data(Arc::clone(&budget));
+    arm(lua, &budget, budget.step.load(Ordering::Relaxed))?;
     if limits.memory > 0 {
         lua.set_memory_limit(limits.memory)?;
     }
-    Ok(())
+    Ok(budget)
 }
 
-fn arm(lua: &Lua, step: u32) -> mlua::Result<()> {
-    lua.set_global_hook(HookTriggers::new().every_nth_instruction(step), hook)
+fn arm(lua: &Lua, budget: &Arc<Budget>, step: u32) -> mlua::Result<()> {
+    let b = Arc::clone(budget);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(step),
+        move |lua, _| hook(lua, &b),
+    )
 }
 
 /// Runs `f` without the instruction and time limits, as Heka lifted them to
@@ -160,56 +214,33 @@ fn arm(lua: &Lua, step: u32) -> mlua::Result<()> {
 pub(crate) fn unlimited<T>(lua: &Lua, f: impl FnOnce() -> T) -> mlua::Result<T> {
     lua.remove_global_hook();
     let out = f();
-    let step = lua
-        .app_data_ref::<Budget>()
-        .map_or(HOOK_STEP, |b| b.step.get());
-    arm(lua, step)?;
+    if let Some(b) = budget(lua) {
+        arm(lua, &b, b.step.load(Ordering::Relaxed))?;
+    }
     Ok(out)
 }
 
-/// Starts a call: a fresh instruction budget and deadline, normal hook rate.
-pub(crate) fn begin(lua: &Lua) -> mlua::Result<()> {
-    let rearm = {
-        let Some(b) = lua.app_data_ref::<Budget>() else {
-            return Ok(());
-        };
-        b.used.set(0);
-        b.started.set(Instant::now());
-        b.doom.replace(None);
-        let normal = normal_step(b.limit);
-        (b.step.get() != normal).then(|| {
-            b.step.set(normal);
-            normal
-        })
-    };
-    match rearm {
-        Some(step) => arm(lua, step),
+/// Starts a call (see [`Budget::begin`]).
+pub(crate) fn begin(lua: &Lua, budget: &Arc<Budget>) -> mlua::Result<()> {
+    match budget.begin() {
+        Some(step) => arm(lua, budget, step),
         None => Ok(()),
     }
-}
-
-/// Why the current call is doomed, if it is.
-pub(crate) fn doom(lua: &Lua) -> Option<Abort> {
-    lua.app_data_ref::<Budget>()?.doom.borrow().clone()
 }
 
 /// The state's memory limit in bytes (0 = none), for Rust functions that
 /// build a result outside Lua's allocator before handing it over.
 pub(crate) fn memory_limit(lua: &Lua) -> usize {
-    lua.app_data_ref::<Budget>().map_or(0, |b| b.memory)
+    budget(lua).map_or(0, |b| b.memory)
 }
 
 /// For C functions doing long work the hook cannot interrupt: an error
 /// (which dooms the call) once the call is past its deadline or stopped.
 pub(crate) fn check(lua: &Lua) -> mlua::Result<()> {
-    let why = {
-        let Some(b) = lua.app_data_ref::<Budget>() else {
-            return Ok(());
-        };
-        let doomed = b.doom.borrow().clone();
-        doomed.or_else(|| b.overdue())
+    let Some(b) = budget(lua) else {
+        return Ok(());
     };
-    match why {
+    match b.reason().or_else(|| b.overdue()) {
         Some(why) => Err(abort(lua, why)),
         None => Ok(()),
     }
@@ -219,38 +250,32 @@ pub(crate) fn check(lua: &Lua) -> mlua::Result<()> {
 /// to raise; every later instruction of the call raises it again.
 pub(crate) fn abort(lua: &Lua, why: Abort) -> mlua::Error {
     let text = why.to_string();
-    if let Some(b) = lua.app_data_ref::<Budget>() {
-        b.doom.borrow_mut().get_or_insert(why);
-        b.step.set(1);
-    }
-    if let Err(err) = arm(lua, 1) {
-        return err;
+    if let Some(b) = budget(lua) {
+        b.set_doom(why);
+        b.step.store(1, Ordering::Relaxed);
+        if let Err(err) = arm(lua, &b, 1) {
+            return err;
+        }
     }
     mlua::Error::RuntimeError(text)
 }
 
-fn hook(lua: &Lua, _debug: &mlua::debug::Debug<'_>) -> mlua::Result<VmState> {
-    let doomed = {
-        let Some(b) = lua.app_data_ref::<Budget>() else {
-            return Ok(VmState::Continue);
+fn hook(lua: &Lua, b: &Budget) -> mlua::Result<VmState> {
+    if !b.doomed.load(Ordering::Relaxed) {
+        let used = b.used.load(Ordering::Relaxed) + u64::from(b.step.load(Ordering::Relaxed));
+        b.used.store(used, Ordering::Relaxed);
+        b.usage.instructions(used);
+        b.usage.sample_memory(lua.used_memory());
+        let why = if b.limit > 0 && used >= b.limit {
+            Some(Abort::Instructions)
+        } else {
+            b.overdue()
         };
-        if b.doom.borrow().is_none() {
-            let used = b.used.get() + u64::from(b.step.get());
-            b.used.set(used);
-            b.usage.instructions(used);
-            b.usage.sample_memory(lua.used_memory());
-            let why = if b.limit > 0 && used >= b.limit {
-                Some(Abort::Instructions)
-            } else {
-                b.overdue()
-            };
-            if let Some(why) = why {
-                *b.doom.borrow_mut() = Some(why);
-            }
+        if let Some(why) = why {
+            b.set_doom(why);
         }
-        b.doom.borrow().clone()
-    };
-    match doomed {
+    }
+    match b.reason() {
         Some(why) => Err(abort(lua, why)),
         None => Ok(VmState::Continue),
     }

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod config;
+mod drive;
 pub mod env;
 pub mod limits;
 pub mod modules;

@@ -17,12 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, IntoLuaMulti, Lua, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 use super::api::{self, Call, ERROR_SIZE, Frame, Slot};
 use super::config::ConfigValue;
+use super::drive::{self, Message, Returned};
 use super::env::{self, Template};
-use super::limits::{self, Abort, Limits};
+use super::limits::{self, Abort, Budget, Limits};
 use super::modules::circular_buffer;
 use super::patterns;
 use super::preserve;
@@ -69,6 +70,10 @@ pub struct Sandbox {
     globals: Table,
     /// Where the API functions find the call in progress.
     slot: Arc<Slot>,
+    /// The per-call limits' accounting.
+    budget: Arc<Budget>,
+    /// Calls the entry points (see `drive.rs`).
+    driver: Function,
     /// The globals before the script ran: what preserve_data leaves out.
     baseline: preserve::Baseline,
     /// Interned keys used on every call (a `&str` key is pushed anew each
@@ -113,9 +118,11 @@ impl Sandbox {
         let stop = Arc::new(AtomicBool::new(false));
         let slot =
             api::install(&lua, spec.limits.output, spec.config, usage.clone()).map_err(setup)?;
-        limits::install(&lua, &spec.limits, usage.clone(), stop.clone()).map_err(setup)?;
+        let budget =
+            limits::install(&lua, &spec.limits, usage.clone(), stop.clone()).map_err(setup)?;
         let globals = lua.globals();
         let baseline = preserve::baseline(&lua).map_err(setup)?;
+        let driver = drive::create(&lua, &globals, &slot).map_err(setup)?;
         let keys = Keys {
             process_message: lua.create_string("process_message").map_err(setup)?,
             timer_event: lua.create_string("timer_event").map_err(setup)?,
@@ -125,6 +132,8 @@ impl Sandbox {
             lua,
             globals,
             slot,
+            budget,
+            driver,
             baseline,
             usage,
             stop,
@@ -136,7 +145,7 @@ impl Sandbox {
             .set_mode(ChunkMode::Text)
             .into_function()
             .map_err(|e| SandboxError::Lua(truncate(error_text(&e))))?;
-        sandbox.run(chunk, (), Call::default(), "")?;
+        sandbox.run_chunk(chunk)?;
         Ok(sandbox)
     }
 
@@ -205,21 +214,16 @@ impl Sandbox {
         call: Call<'_>,
     ) -> Result<(i64, Option<String>), SandboxError> {
         const NAME: &str = "process_message";
-        let f = self.entry(NAME)?;
-        let (status, text) = self.run(f, (), call, NAME)?;
-        let status = match status {
-            Value::Integer(i) => i,
-            Value::Number(n) => n as i64,
-            _ => {
-                return Err(SandboxError::Lua(format!(
-                    "{NAME}() must return a numeric status code"
-                )));
-            }
+        let returned = self.call_entry(&self.keys.process_message, None, call, NAME)?;
+        let Some(status) = returned.status else {
+            return Err(SandboxError::Lua(format!(
+                "{NAME}() must return a numeric status code"
+            )));
         };
-        let text = match text {
-            Value::Nil => None,
-            Value::String(s) => Some(truncate(s.to_string_lossy())),
-            _ => {
+        let text = match returned.message {
+            Message::None => None,
+            Message::Text(t) => Some(truncate(String::from_utf8_lossy(&t).into_owned())),
+            Message::Other => {
                 return Err(SandboxError::Lua(format!(
                     "{NAME}() must return a nil or string error message"
                 )));
@@ -234,42 +238,46 @@ impl Sandbox {
         if !self.has_function(NAME) {
             return Ok(());
         }
-        let f = self.entry(NAME)?;
-        self.run(f, now_ns as f64, call, NAME)?;
+        self.call_entry(&self.keys.timer_event, Some(now_ns as f64), call, NAME)?;
         let _ = self.lua.gc_collect();
         Ok(())
     }
 
-    fn entry(&self, name: &str) -> Result<Function, SandboxError> {
-        let key = match name {
-            "process_message" => &self.keys.process_message,
-            "timer_event" => &self.keys.timer_event,
-            _ => return Err(SandboxError::Lua(format!("{name}() is not an entry point"))),
-        };
-        match self.globals.raw_get::<Value>(key) {
-            Ok(Value::Function(f)) => Ok(f),
-            _ => Err(SandboxError::Lua(format!(
-                "{name}() function was not found"
-            ))),
-        }
-    }
-
-    fn run(
+    /// Calls the entry point `key` through the driver.
+    fn call_entry(
         &self,
-        f: Function,
-        args: impl IntoLuaMulti,
+        key: &mlua::LuaString,
+        arg: Option<f64>,
         call: Call<'_>,
         name: &str,
-    ) -> Result<(Value, Value), SandboxError> {
+    ) -> Result<Returned, SandboxError> {
         let mut frame = Frame::new(call);
-        let setup = |e: mlua::Error| SandboxError::Setup(error_text(&e));
-        self.lua.set_globals(self.globals.clone()).map_err(setup)?;
-        limits::begin(&self.lua).map_err(setup)?;
+        limits::begin(&self.lua, &self.budget).map_err(setup)?;
         let result = {
             let _lent = self.slot.enter(&mut frame);
-            f.call::<(Value, Value)>(args)
+            match arg {
+                None => self.driver.call::<()>(key),
+                Some(ns) => self.driver.call::<()>((key, ns)),
+            }
         };
-        if let Some(why) = limits::doom(&self.lua) {
+        self.finish(result, name)?;
+        Ok(frame.returned)
+    }
+
+    /// Runs the script's main chunk.
+    fn run_chunk(&self, chunk: Function) -> Result<(), SandboxError> {
+        let mut frame = Frame::new(Call::default());
+        limits::begin(&self.lua, &self.budget).map_err(setup)?;
+        let result = {
+            let _lent = self.slot.enter(&mut frame);
+            chunk.call::<()>(())
+        };
+        self.finish(result, "")
+    }
+
+    /// Maps a call's outcome to the sandbox's errors.
+    fn finish(&self, result: mlua::Result<()>, name: &str) -> Result<(), SandboxError> {
+        if let Some(why) = self.budget.doom() {
             return Err(SandboxError::Abort(why));
         }
         result.map_err(|e| {
@@ -282,6 +290,10 @@ impl Sandbox {
             }
         })
     }
+}
+
+fn setup(e: mlua::Error) -> SandboxError {
+    SandboxError::Setup(error_text(&e))
 }
 
 fn is_memory(e: &mlua::Error) -> bool {
