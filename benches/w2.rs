@@ -28,6 +28,7 @@ const AGENTS: &[&str] = &[
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
 ];
 const STATUSES: &[u16] = &[200, 200, 200, 200, 200, 304, 301, 404, 500, 503];
+/// One line per second from 10 Jan 2024 00:00:00.
 const MONTHS: &[&str] = &["Jan", "Feb", "Mar", "Apr", "May", "Jun"];
 
 fn generate(lines: usize, path: &str) -> std::io::Result<()> {
@@ -46,8 +47,8 @@ fn generate(lines: usize, path: &str) -> std::io::Result<()> {
             rng.u8(..),
             rng.u8(1..255),
             if rng.u8(..10) == 0 { "bob" } else { "-" },
-            rng.u8(1..29),
-            MONTHS[rng.usize(..MONTHS.len())],
+            10 + (i / 86_400) % 18,
+            MONTHS[(i / (86_400 * 18)) % MONTHS.len()],
             (i / 3600) % 24,
             (i / 60) % 60,
             i % 60,

@@ -3,6 +3,7 @@
 
 mod cat;
 mod daemon;
+mod example;
 mod logstreamer;
 mod sample_data;
 mod sandbox;

@@ -34,8 +34,9 @@ for column, name in ipairs(HEADERS) do
 end
 
 function process_message()
-    local code = read_message("Fields[status]")
-    if type(code) ~= "number" then
+    -- A number from the nginx decoders, text from PayloadRegexDecoder.
+    local code = tonumber(read_message("Fields[status]"))
+    if not code then
         return -1, "http_status: no numeric Fields[status]"
     end
     local column = math.floor(code / 100)
