@@ -12,6 +12,9 @@
 //! write everything pending; shutdown also fsyncs.
 //!
 //! Decisions:
+//! - At most [`MAX_PENDING`] bytes wait in memory: past that the records
+//!   are written whatever the flush rules say (Heka kept a whole
+//!   `flush_interval` of data, about 90 MB a second at W2's rate).
 //! - Files are written with blocking `std::fs` calls on the runner's
 //!   arbiter: appends to a local file are short, and a stalled disk then
 //!   back-pressures the router like any slow output.
@@ -71,6 +74,9 @@ fn default_flush_count() -> u64 {
 fn default_flush_operator() -> String {
     "AND".into()
 }
+
+/// Most bytes buffered before a write, whatever the flush rules.
+pub const MAX_PENDING: usize = 1 << 20;
 
 /// How `flush_count` and `flush_interval` combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +203,11 @@ impl FileOutput {
     fn flush_due(&self) -> bool {
         if self.pending_records == 0 {
             return false;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            // Heka buffered a whole interval in memory, whatever the rate;
+            // the rules only ever delay a write, so writing early is safe.
+            return true;
         }
         let count = self.pending_records >= self.flush_count;
         match (self.flush_interval, self.operator) {
@@ -407,6 +418,19 @@ mod tests {
         assert_eq!(contents(&path), "abc");
         run(out.flush()).unwrap();
         assert_eq!(contents(&path), "abcd", "tick alone");
+    }
+
+    #[test]
+    fn a_megabyte_pending_is_written_before_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut out = output(&path, &[]);
+        let record = "x".repeat(1000);
+        let records: Vec<&str> = vec![&record; MAX_PENDING / 1000 - 1];
+        run(out.write(&batch(&records))).unwrap();
+        assert_eq!(contents(&path).len(), 0, "below the cap: waits");
+        run(out.write(&batch(&[&record, &record]))).unwrap();
+        assert_eq!(contents(&path).len(), (records.len() + 2) * 1000);
     }
 
     #[test]
