@@ -8,8 +8,11 @@
 //! capture that took no part in the match is empty. Integer, float and
 //! boolean values make typed fields. Templates are compiled once.
 
-use bytes::Bytes;
-use heka_proto::{Field, Message, MessageView};
+use heka_proto::MessageView;
+
+pub use patch::Patch;
+
+mod patch;
 
 use crate::golayout::Layout;
 
@@ -213,7 +216,7 @@ impl MessageFields {
         self.entries.is_empty()
     }
 
-    /// Applies every entry to `msg` (built from `view`); `layout` reads a
+    /// Applies every entry to `patch` (for `view`); `layout` reads a
     /// `Timestamp` header, `severity` maps a `Severity` text.
     pub fn apply<'c>(
         &self,
@@ -222,7 +225,7 @@ impl MessageFields {
         layout: &Layout,
         severity: &dyn Fn(&[u8]) -> Option<i32>,
         now_ns: i64,
-        msg: &mut Message,
+        patch: &mut Patch,
     ) -> Result<(), FieldError> {
         let mut text = Vec::new();
         for (target, value) in &self.entries {
@@ -231,23 +234,18 @@ impl MessageFields {
                 t.render(view, caps, &mut text);
             }
             match target {
-                Target::Header(h) => set_header(msg, *h, value, &text, layout, severity, now_ns)?,
+                Target::Header(h) => set_header(patch, *h, value, &text, layout, severity, now_ns)?,
                 Target::Field {
                     name,
                     representation,
                 } => {
-                    let field = match value {
-                        Value::Text(_) => Field::string(name, &text),
-                        Value::Integer(i) => Field::integer(name, *i),
-                        Value::Double(d) => Field::double(name, *d),
-                        Value::Bool(b) => Field::boolean(name, *b),
+                    let value = match value {
+                        Value::Text(_) => patch::Value::Text(&text),
+                        Value::Integer(i) => patch::Value::Integer(*i),
+                        Value::Double(d) => patch::Value::Double(*d),
+                        Value::Bool(b) => patch::Value::Bool(*b),
                     };
-                    let field = if representation.is_empty() {
-                        field
-                    } else {
-                        field.with_representation(representation)
-                    };
-                    msg.fields.push(field);
+                    patch.add_field(name, representation, value);
                 }
             }
         }
@@ -268,7 +266,7 @@ fn number<T: std::str::FromStr>(header: &str, text: &[u8]) -> Result<T, FieldErr
 }
 
 fn set_header(
-    msg: &mut Message,
+    patch: &mut Patch,
     header: Header,
     value: &Value,
     text: &[u8],
@@ -276,7 +274,7 @@ fn set_header(
     severity: &dyn Fn(&[u8]) -> Option<i32>,
     now_ns: i64,
 ) -> Result<(), FieldError> {
-    let bytes = || Some(Bytes::copy_from_slice(text));
+    let bytes = || Some(text.to_vec());
     let int = |name: &str| -> Result<i64, FieldError> {
         match value {
             Value::Integer(i) => Ok(*i),
@@ -285,14 +283,14 @@ fn set_header(
         }
     };
     match header {
-        Header::Type => msg.r#type = bytes(),
-        Header::Logger => msg.logger = bytes(),
-        Header::Hostname => msg.hostname = bytes(),
-        Header::Payload => msg.payload = bytes(),
-        Header::EnvVersion => msg.env_version = bytes(),
-        Header::Pid => msg.pid = Some(int("Pid")? as i32),
+        Header::Type => patch.r#type = bytes(),
+        Header::Logger => patch.logger = bytes(),
+        Header::Hostname => patch.hostname = bytes(),
+        Header::Payload => patch.payload = bytes(),
+        Header::EnvVersion => patch.env_version = bytes(),
+        Header::Pid => patch.pid = Some(int("Pid")? as i32),
         Header::Severity => {
-            msg.severity = Some(match severity(text) {
+            patch.severity = Some(match severity(text) {
                 Some(s) if matches!(value, Value::Text(_)) => s,
                 _ => int("Severity")? as i32,
             })
@@ -301,13 +299,13 @@ fn set_header(
             let uuid = parse_uuid(text).ok_or_else(|| {
                 format!("Uuid: {:?} is not a UUID", String::from_utf8_lossy(text))
             })?;
-            msg.uuid = Bytes::copy_from_slice(&uuid);
+            patch.uuid = Some(uuid);
         }
         Header::Timestamp => {
-            msg.timestamp = match value {
+            patch.timestamp = Some(match value {
                 Value::Integer(i) => *i,
                 _ => layout.parse(text, now_ns).map_err(|e| e.to_string())?,
-            }
+            })
         }
     }
     Ok(())
@@ -329,6 +327,10 @@ fn parse_uuid(text: &[u8]) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use bytes::Bytes;
+    use heka_proto::prost::Message as _;
+    use heka_proto::{FieldValue, Message};
 
     fn view() -> MessageView {
         let mut m = Message::new([0x11; 16], 5);
@@ -366,10 +368,12 @@ mod tests {
         let layout = Layout::new("2006-01-02T15:04:05Z07:00", "UTC").unwrap();
         let severity = |t: &[u8]| (t == b"warn").then_some(4);
         let v = view();
-        let mut m = v.to_message();
+        let mut patch = Patch::default();
         fields
-            .apply(&v, &caps, &layout, &severity, 0, &mut m)
+            .apply(&v, &caps, &layout, &severity, 0, &mut patch)
             .unwrap();
+        // Read back through prost, an independent decoder.
+        let m = Message::decode(patch.apply(&v).unwrap().raw().clone()).unwrap();
         assert_eq!(m.r#type.as_deref(), Some(&b"nginx.logfile"[..]));
         assert_eq!(m.severity, Some(4));
         assert_eq!(m.pid, Some(42));
@@ -381,7 +385,7 @@ mod tests {
             "Payload|json is a field"
         );
         let field = |n: &str| m.fields.iter().find(|f| f.name == n.as_bytes()).unwrap();
-        assert_eq!(field("bytes").value_string, [Bytes::from_static(b"512")]);
+        assert_eq!(field("bytes").value(0), Some(FieldValue::String(b"512")));
         assert_eq!(field("bytes").representation.as_deref(), Some(&b"B"[..]));
         assert_eq!(field("count").value_integer, [3]);
         assert_eq!(field("ratio").value_double, [0.5]);
@@ -407,7 +411,7 @@ mod tests {
             let fields = MessageFields::new(&table, &capture).unwrap();
             let caps = |_: usize| Some(&b"zz"[..]);
             let err = fields
-                .apply(&v, &caps, &layout, &none, 0, &mut v.to_message())
+                .apply(&v, &caps, &layout, &none, 0, &mut Patch::default())
                 .unwrap_err();
             assert!(err.contains(text), "{err}");
         }

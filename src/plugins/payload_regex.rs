@@ -22,7 +22,7 @@ use heka_proto::MessageView;
 use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
 
-use super::message_fields::MessageFields;
+use super::message_fields::{MessageFields, Patch};
 use super::options;
 use crate::golayout::Layout;
 
@@ -75,6 +75,7 @@ pub struct PayloadRegexDecoder {
     timestamp_group: Option<usize>,
     severity_group: Option<usize>,
     log_errors: bool,
+    patch: Patch,
 }
 
 impl PayloadRegexDecoder {
@@ -104,6 +105,7 @@ impl PayloadRegexDecoder {
                 .collect(),
             layout,
             log_errors: cfg.log_errors,
+            patch: Patch::default(),
         }))
     }
 }
@@ -130,18 +132,20 @@ impl Decoder for PayloadRegexDecoder {
         }
         let locs = &self.locs;
         let caps = |i: usize| locs.get(i).map(|(s, e)| &payload[s..e]);
-        let mut msg = view.to_message();
+        let patch = &mut self.patch;
+        patch.clear();
         let now = now_ns();
         if let Some(text) = self.timestamp_group.and_then(caps) {
-            msg.timestamp = self
+            patch.timestamp = self
                 .layout
                 .parse(text, now)
-                .map_err(|e| PluginError::message(e.to_string()))?;
+                .map_err(|e| PluginError::message(e.to_string()))
+                .map(Some)?;
         }
         let map = &self.severity_map;
         let severity = |text: &[u8]| map.get(text).copied();
         if let Some(text) = self.severity_group.and_then(caps) {
-            msg.severity = Some(match severity(text) {
+            patch.severity = Some(match severity(text) {
                 Some(s) => s,
                 None => std::str::from_utf8(text)
                     .ok()
@@ -155,9 +159,10 @@ impl Decoder for PayloadRegexDecoder {
             });
         }
         self.fields
-            .apply(&view, &caps, &self.layout, &severity, now, &mut msg)
+            .apply(&view, &caps, &self.layout, &severity, now, patch)
             .map_err(PluginError::message)?;
-        let decoded = MessageView::from_message(&msg)
+        let decoded = patch
+            .apply(&view)
             .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
         out.push(decoded);
         Ok(())
@@ -193,7 +198,7 @@ impl ScribbleDecoder {
 impl Decoder for ScribbleDecoder {
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let view = view_of(input)?;
-        let mut msg = view.to_message();
+        let mut patch = Patch::default();
         self.fields
             .apply(
                 &view,
@@ -201,10 +206,11 @@ impl Decoder for ScribbleDecoder {
                 &self.layout,
                 &|_| None,
                 now_ns(),
-                &mut msg,
+                &mut patch,
             )
             .map_err(PluginError::message)?;
-        let decoded = MessageView::from_message(&msg)
+        let decoded = patch
+            .apply(&view)
             .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
         out.push(decoded);
         Ok(())

@@ -1,0 +1,128 @@
+//! The changes a text decoder makes to a message (new headers, added
+//! fields), written straight into the new message's protobuf bytes: the
+//! per-record path builds no owned `Message`, so a decoded line costs one
+//! buffer and one index, not an allocation per field.
+
+use bytes::Bytes;
+use heka_proto::prost::Message as _;
+use heka_proto::prost::encoding::{WireType, encode_key, encode_varint};
+use heka_proto::{MessageView, WireError};
+
+/// Header values to replace and fields to add.
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub(super) r#type: Option<Vec<u8>>,
+    pub(super) logger: Option<Vec<u8>>,
+    pub(super) hostname: Option<Vec<u8>>,
+    pub(super) payload: Option<Vec<u8>>,
+    pub(super) env_version: Option<Vec<u8>>,
+    pub(super) uuid: Option<[u8; 16]>,
+    /// New timestamp (ns).
+    pub timestamp: Option<i64>,
+    /// New severity.
+    pub severity: Option<i32>,
+    pub(super) pid: Option<i32>,
+    /// Encoded `Field` entries (tag 10 and all) to append.
+    fields: Vec<u8>,
+}
+
+/// A field value to add.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Value<'a> {
+    Text(&'a [u8]),
+    Integer(i64),
+    Double(f64),
+    Bool(bool),
+}
+
+fn bytes_field(tag: u32, value: &[u8], out: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(value.len() as u64, out);
+    out.extend_from_slice(value);
+}
+
+fn varint_field(tag: u32, value: u64, out: &mut Vec<u8>) {
+    encode_key(tag, WireType::Varint, out);
+    encode_varint(value, out);
+}
+
+impl Patch {
+    /// Clears it for the next record (keeping its buffers).
+    pub fn clear(&mut self) {
+        let mut fields = std::mem::take(&mut self.fields);
+        fields.clear();
+        *self = Patch {
+            fields,
+            ..Patch::default()
+        };
+    }
+
+    /// Appends a field (`Fields[name]`, one value).
+    pub(super) fn add_field(&mut self, name: &str, representation: &str, value: Value<'_>) {
+        let mut body = Vec::with_capacity(name.len() + representation.len() + 32);
+        bytes_field(1, name.as_bytes(), &mut body);
+        let kind: u64 = match value {
+            Value::Text(_) => 0,
+            Value::Integer(_) => 2,
+            Value::Double(_) => 3,
+            Value::Bool(_) => 4,
+        };
+        if kind != 0 {
+            varint_field(2, kind, &mut body);
+        }
+        if !representation.is_empty() {
+            bytes_field(3, representation.as_bytes(), &mut body);
+        }
+        match value {
+            Value::Text(t) => bytes_field(4, t, &mut body),
+            // Packed, as Heka's schema declares them.
+            Value::Integer(i) => {
+                encode_key(6, WireType::LengthDelimited, &mut body);
+                let mut packed = Vec::with_capacity(10);
+                encode_varint(i as u64, &mut packed);
+                encode_varint(packed.len() as u64, &mut body);
+                body.extend_from_slice(&packed);
+            }
+            Value::Double(d) => bytes_field(7, &d.to_le_bytes(), &mut body),
+            Value::Bool(b) => bytes_field(8, &[u8::from(b)], &mut body),
+        }
+        bytes_field(10, &body, &mut self.fields);
+    }
+
+    /// The message `view` with this patch applied.
+    pub fn apply(&self, view: &MessageView) -> Result<MessageView, WireError> {
+        let mut out = Vec::with_capacity(view.raw().len() + self.fields.len() + 64);
+        bytes_field(
+            1,
+            self.uuid.as_ref().map_or(view.uuid(), |u| &u[..]),
+            &mut out,
+        );
+        varint_field(
+            2,
+            self.timestamp.unwrap_or(view.timestamp()) as u64,
+            &mut out,
+        );
+        let text = |tag, new: &Option<Vec<u8>>, old: &[u8], out: &mut Vec<u8>| {
+            let value = new.as_deref().unwrap_or(old);
+            if !value.is_empty() {
+                bytes_field(tag, value, out);
+            }
+        };
+        text(3, &self.r#type, view.r#type(), &mut out);
+        text(4, &self.logger, view.logger(), &mut out);
+        let severity = self.severity.unwrap_or(view.severity());
+        varint_field(5, i64::from(severity) as u64, &mut out);
+        text(6, &self.payload, view.payload(), &mut out);
+        text(7, &self.env_version, view.env_version(), &mut out);
+        let pid = self.pid.unwrap_or(view.pid());
+        if pid != 0 {
+            varint_field(8, i64::from(pid) as u64, &mut out);
+        }
+        text(9, &self.hostname, view.hostname(), &mut out);
+        for field in view.fields() {
+            bytes_field(10, &field.to_field().encode_to_vec(), &mut out);
+        }
+        out.extend_from_slice(&self.fields);
+        MessageView::decode(Bytes::from(out))
+    }
+}
