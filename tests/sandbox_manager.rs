@@ -233,6 +233,12 @@ fn refused_control_messages_load_nothing() {
     );
     traffic(port, 5);
     wait_for(dir.path(), "Payload: v1 5", &daemon);
+    daemon.signal("USR1");
+    assert!(
+        daemon.wait_for_log("RunningFilters: 1", 10),
+        "{}",
+        daemon.log()
+    );
     // ... and a second one is over max_filters.
     load(&right, "load", &v1, &files.dir.join("other.toml"));
     let txt = wait_for(dir.path(), "max_filters (1) reached", &daemon);

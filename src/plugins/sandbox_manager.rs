@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use heka_actors::config::{Config, Globals, PluginSpec};
 use heka_actors::pack::{Pack, now_ns};
 use heka_actors::plugin::{BuildError, Filter, FilterCx, PluginError};
+use heka_actors::report::Metric;
 use heka_proto::{Field, FieldValue, MessageView};
 use serde::Deserialize;
 
@@ -104,6 +105,8 @@ pub struct SandboxManagerFilter {
     dir: PathBuf,
     cfg: SandboxManagerFilterConfig,
     globals: Globals,
+    /// Filters loaded and not unloaded (Heka's RunningFilters figure).
+    loaded: u64,
 }
 
 /// What a control message asks for.
@@ -125,6 +128,7 @@ impl SandboxManagerFilter {
             dir,
             cfg,
             globals: globals.clone(),
+            loaded: 0,
         }))
     }
 
@@ -348,7 +352,12 @@ impl Filter for SandboxManagerFilter {
             Some(FieldValue::String(b"unload")) => self.unload(msg, cx),
             _ => Ok(()),
         };
+        self.loaded = self.saved().len() as u64;
         result.map_err(|text| self.fail(cx, text))
+    }
+
+    fn report_fields(&self) -> Vec<Metric> {
+        vec![("RunningFilters", self.loaded, "count")]
     }
 
     fn default_matcher(&self) -> Option<&'static str> {
@@ -356,6 +365,7 @@ impl Filter for SandboxManagerFilter {
     }
 
     fn started(&mut self, cx: &mut FilterCx) {
+        self.loaded = self.saved().len() as u64;
         let Some(control) = cx.control().cloned() else {
             return;
         };
@@ -419,6 +429,7 @@ mod tests {
             dir: dir.join("sbxmgrs"),
             cfg,
             globals,
+            loaded: 0,
         }
     }
 
