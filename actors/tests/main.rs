@@ -1,5 +1,6 @@
 //! heka-actors integration tests.
 
 mod config;
+mod dynamic;
 mod pipeline;
 mod support;

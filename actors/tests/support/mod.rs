@@ -315,3 +315,18 @@ pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Test globals (a fixed hostname).
+pub fn globals() -> Globals {
+    Globals {
+        hostname: "test-host".into(),
+        ..Globals::default()
+    }
+}
+
+/// A CaptureOutput into sink `sink_id` matching `matcher`.
+pub fn output(name: &str, sink_id: &str, matcher: &str) -> PluginSpec {
+    let mut s = spec(name, "CaptureOutput", &format!("sink = {sink_id:?}"));
+    s.common.message_matcher = Some(matcher.into());
+    s
+}
