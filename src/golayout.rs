@@ -127,7 +127,8 @@ const TOKENS: &[(&str, Token)] = &[
     ("-07", Token::Offset { z: false }),
 ];
 
-const MONTHS: [&str; 12] = [
+/// Month names in lower case, January first.
+pub(crate) const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",

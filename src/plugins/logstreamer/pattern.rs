@@ -20,20 +20,7 @@ pub const MISSING: &str = "missing";
 /// The sort value of an empty or absent group without a `missing` entry.
 pub const MISSING_VALUE: i64 = -1;
 
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
+use crate::golayout::MONTHS;
 const DAYS: [&str; 7] = [
     "monday",
     "tuesday",
