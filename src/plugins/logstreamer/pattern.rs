@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::golayout::MONTHS;
 use regex::Regex;
 
 /// Built-in translation for a group named `MonthName`: English month names,
@@ -20,7 +21,6 @@ pub const MISSING: &str = "missing";
 /// The sort value of an empty or absent group without a `missing` entry.
 pub const MISSING_VALUE: i64 = -1;
 
-use crate::golayout::MONTHS;
 const DAYS: [&str; 7] = [
     "monday",
     "tuesday",
