@@ -4,6 +4,7 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
+use crate::plugins::http;
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
     regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
@@ -18,6 +19,14 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "LogstreamerInput",
         factory: Factory::Input(logstreamer::LogstreamerInput::build),
+    },
+    PluginEntry {
+        type_name: "HttpListenInput",
+        factory: Factory::Input(http::HttpListenInput::build),
+    },
+    PluginEntry {
+        type_name: "HttpInput",
+        factory: Factory::Input(http::HttpInput::build),
     },
     PluginEntry {
         type_name: "SandboxInput",
@@ -94,6 +103,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "SandboxOutput",
         factory: Factory::Output(sandbox::SandboxOutput::build),
+    },
+    PluginEntry {
+        type_name: "HttpOutput",
+        factory: Factory::Output(http::HttpOutput::build),
     },
     PluginEntry {
         type_name: "LogOutput",

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 pub mod counter;
 pub mod file;
+pub mod http;
 pub mod log;
 pub mod logstreamer;
 pub mod message_fields;
