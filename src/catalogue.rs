@@ -4,11 +4,11 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::http;
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
     regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
 };
+use crate::plugins::{elasticsearch, http};
 
 /// Every built-in plugin type.
 pub const PLUGINS: &[PluginEntry] = &[
@@ -81,6 +81,14 @@ pub const PLUGINS: &[PluginEntry] = &[
         factory: Factory::Encoder(rst::RstEncoder::build),
     },
     PluginEntry {
+        type_name: "ESJsonEncoder",
+        factory: Factory::Encoder(elasticsearch::ESJsonEncoder::build),
+    },
+    PluginEntry {
+        type_name: "ESLogstashV0Encoder",
+        factory: Factory::Encoder(elasticsearch::ESLogstashV0Encoder::build),
+    },
+    PluginEntry {
         type_name: "CounterFilter",
         factory: Factory::Filter(counter::build),
     },
@@ -103,6 +111,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "SandboxOutput",
         factory: Factory::Output(sandbox::SandboxOutput::build),
+    },
+    PluginEntry {
+        type_name: "ElasticSearchOutput",
+        factory: Factory::Output(elasticsearch::ElasticSearchOutput::build),
     },
     PluginEntry {
         type_name: "HttpOutput",

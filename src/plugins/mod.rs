@@ -8,6 +8,7 @@ use heka_actors::plugin::BuildError;
 use serde::de::DeserializeOwned;
 
 pub mod counter;
+pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod log;
