@@ -3,6 +3,7 @@
 
 mod cat;
 mod daemon;
+mod http;
 mod logstreamer;
 mod sample_data;
 mod sandbox;

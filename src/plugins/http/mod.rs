@@ -14,6 +14,8 @@ mod client;
 mod input;
 mod listen_input;
 mod output;
+#[cfg(test)]
+mod tls_tests;
 
 pub use client::{
     Call, ClientError, Endpoint, HttpClient, Reply, TlsSetup, basic_auth, protocol_text,
