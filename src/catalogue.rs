@@ -8,6 +8,7 @@ use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
     regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
 };
+use crate::plugins::{elasticsearch, http};
 
 /// Every built-in plugin type.
 pub const PLUGINS: &[PluginEntry] = &[
@@ -18,6 +19,14 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "LogstreamerInput",
         factory: Factory::Input(logstreamer::LogstreamerInput::build),
+    },
+    PluginEntry {
+        type_name: "HttpListenInput",
+        factory: Factory::Input(http::HttpListenInput::build),
+    },
+    PluginEntry {
+        type_name: "HttpInput",
+        factory: Factory::Input(http::HttpInput::build),
     },
     PluginEntry {
         type_name: "SandboxInput",
@@ -72,6 +81,14 @@ pub const PLUGINS: &[PluginEntry] = &[
         factory: Factory::Encoder(rst::RstEncoder::build),
     },
     PluginEntry {
+        type_name: "ESJsonEncoder",
+        factory: Factory::Encoder(elasticsearch::ESJsonEncoder::build),
+    },
+    PluginEntry {
+        type_name: "ESLogstashV0Encoder",
+        factory: Factory::Encoder(elasticsearch::ESLogstashV0Encoder::build),
+    },
+    PluginEntry {
         type_name: "CounterFilter",
         factory: Factory::Filter(counter::build),
     },
@@ -94,6 +111,14 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "SandboxOutput",
         factory: Factory::Output(sandbox::SandboxOutput::build),
+    },
+    PluginEntry {
+        type_name: "ElasticSearchOutput",
+        factory: Factory::Output(elasticsearch::ElasticSearchOutput::build),
+    },
+    PluginEntry {
+        type_name: "HttpOutput",
+        factory: Factory::Output(http::HttpOutput::build),
     },
     PluginEntry {
         type_name: "LogOutput",

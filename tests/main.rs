@@ -4,6 +4,7 @@
 mod cat;
 mod daemon;
 mod example;
+mod http;
 mod logstreamer;
 mod sample_data;
 mod sandbox;

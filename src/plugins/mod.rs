@@ -8,7 +8,9 @@ use heka_actors::plugin::BuildError;
 use serde::de::DeserializeOwned;
 
 pub mod counter;
+pub mod elasticsearch;
 pub mod file;
+pub mod http;
 pub mod log;
 pub mod logstreamer;
 pub mod message_fields;

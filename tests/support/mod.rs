@@ -3,6 +3,7 @@
 //! tools that send.
 
 pub mod daemon;
+pub mod http_server;
 pub mod producer;
 pub mod receiver;
 

@@ -183,9 +183,27 @@ pub struct StreamSink {
 }
 
 impl StreamSink {
+    /// The severity stamped on text records made from now on (HttpInput
+    /// marks a failed status with its `error_severity`); unset is 7.
+    pub fn set_severity(&mut self, severity: Option<i32>) {
+        self.stream.severity = severity;
+    }
+
     /// The read buffer: append bytes, then call [`StreamSink::flush`].
     pub fn buffer(&mut self) -> &mut BytesMut {
         &mut self.stream.buf
+    }
+
+    /// The headers stamped on text records made from now on (UdpInput
+    /// sets each datagram's sender as the hostname).
+    pub fn defaults_mut(&mut self) -> &mut StreamDefaults {
+        &mut self.stream.defaults
+    }
+
+    /// Fields appended to every text record made from now on, before any
+    /// decoder sees it (ProcessInput's ExitStatus and SubcmdErrors).
+    pub fn set_fields(&mut self, fields: Vec<heka_proto::Field>) {
+        self.stream.fields = fields;
     }
 
     /// Splits, decodes and routes every whole record in the buffer; with

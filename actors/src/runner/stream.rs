@@ -50,11 +50,15 @@ pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
     decoder: Option<Box<dyn Decoder>>,
     settings: Arc<Settings>,
-    defaults: StreamDefaults,
+    pub defaults: StreamDefaults,
+    /// Fields appended to every text record (ProcessInput's ExitStatus).
+    pub fields: Vec<Field>,
     stats: StreamStats,
     pub buf: BytesMut,
     decoded: Vec<MessageView>,
     failed: Option<MessageView>,
+    /// Severity stamped on every text record (HttpInput's per-status one).
+    pub severity: Option<i32>,
 }
 
 impl Stream {
@@ -71,10 +75,12 @@ impl Stream {
             decoder,
             settings,
             defaults,
+            fields: Vec::new(),
             stats,
             buf: BytesMut::with_capacity(min_buffer),
             decoded: Vec::new(),
             failed: None,
+            severity: None,
         }
     }
 
@@ -236,7 +242,7 @@ impl Stream {
 
     /// A text record as Heka makes it: new uuid, now, logger = the input's
     /// name (or the stream's own logger), payload = the record, plus the
-    /// stream's hostname and type.
+    /// stream's hostname, type and extra fields.
     fn text_message(&self, payload: Bytes) -> MessageView {
         let hostname = self
             .defaults
@@ -245,6 +251,7 @@ impl Stream {
             .unwrap_or(&self.settings.hostname);
         let mut msg: Message = message_defaults(hostname, self.settings.pid);
         msg.pid = None;
+        msg.severity = self.severity;
         let logger = self
             .defaults
             .logger
@@ -255,6 +262,7 @@ impl Stream {
         if let Some(t) = &self.defaults.msg_type {
             msg.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));
         }
+        msg.fields.extend(self.fields.iter().cloned());
         MessageView::from_message(&msg).expect("a message built from valid parts encodes")
     }
 }
