@@ -27,13 +27,18 @@ use mlua::{Lua, LuaOptions, StdLib, Table, Value};
 /// Opens a native (Rust) module into a state and returns its table.
 pub type NativeOpen = fn(&Lua) -> mlua::Result<Table>;
 
-/// Native modules built into hekad (cjson, circular_buffer, … register here).
+/// Native modules built into hekad (cjson, circular_buffer, … register here;
+/// `lpeg` and `re` with the cargo feature `lpeg`).
 pub const BUILTIN_NATIVE: &[(&str, NativeOpen)] = &[
     (super::modules::cjson::NAME, super::modules::cjson::open),
     (
         super::modules::circular_buffer::NAME,
         super::modules::circular_buffer::open,
     ),
+    #[cfg(feature = "lpeg")]
+    (super::modules::lpeg::NAME, super::modules::lpeg::open),
+    #[cfg(feature = "lpeg")]
+    (super::modules::lpeg::RE_NAME, super::modules::lpeg::open_re),
 ];
 
 static NATIVE: RwLock<Vec<(String, NativeOpen)>> = RwLock::new(Vec::new());
@@ -188,5 +193,8 @@ fn load_module(lua: &Lua, name: &str, dirs: &[PathBuf]) -> mlua::Result<Value> {
             value
         });
     }
-    Err(mlua::Error::runtime(format!("module '{name}' not found")))
+    let why = super::modules::lpeg::missing(name).unwrap_or_default();
+    Err(mlua::Error::runtime(format!(
+        "module '{name}' not found{why}"
+    )))
 }

@@ -94,10 +94,9 @@ pub(crate) struct Budget {
     call_time: Option<Duration>,
     step: AtomicU32,
     used: AtomicU64,
-    /// When the call's clock started, in ns after `epoch` plus one (0: not
-    /// yet). It starts at the first hook or budget check rather than at the
-    /// call, which saves a clock read per call: a call that never reaches
-    /// one runs fewer than `HOOK_STEP` instructions outside C functions.
+    /// When the call started, in ns after `epoch`. Read at the start of
+    /// every call (not lazily at the first hook: time spent in a C function
+    /// before it, such as an LPeg match, must count).
     started: AtomicU64,
     epoch: Instant,
     doomed: AtomicBool,
@@ -142,22 +141,19 @@ impl Budget {
             return Some(Abort::Stopped);
         }
         let limit = self.call_time?;
-        let now = self.epoch.elapsed().as_nanos() as u64 + 1;
-        let started = match self.started.load(Ordering::Relaxed) {
-            0 => {
-                self.started.store(now, Ordering::Relaxed);
-                now
-            }
-            t => t,
-        };
-        (Duration::from_nanos(now - started) > limit).then_some(Abort::Time(limit))
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let started = self.started.load(Ordering::Relaxed);
+        (Duration::from_nanos(now.saturating_sub(started)) > limit).then_some(Abort::Time(limit))
     }
 
     /// Starts a call: a fresh instruction budget and clock; returns the
     /// hook rate to re-arm when a doomed call had raised it.
     pub(crate) fn begin(&self) -> Option<u32> {
         self.used.store(0, Ordering::Relaxed);
-        self.started.store(0, Ordering::Relaxed);
+        if self.call_time.is_some() {
+            let now = self.epoch.elapsed().as_nanos() as u64;
+            self.started.store(now, Ordering::Relaxed);
+        }
         if self.doomed.swap(false, Ordering::Relaxed) {
             *self.doom.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }

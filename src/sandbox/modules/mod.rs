@@ -8,6 +8,8 @@
 //! - [`cjson`]: `require "cjson"`, JSON encode/decode with lua-cjson's API.
 //! - [`circular_buffer`]: `require "circular_buffer"`, the time-series ring
 //!   behind Heka's graphs (`cbuf` and `cbufd` payloads).
+//! - [`lpeg`]: `require "lpeg"` and `require "re"` with the cargo feature
+//!   `lpeg`, which links Debian's LPeg (C) instead of a Rust rewrite.
 //!
 //! The sandbox's `require` calls [`open`] with the module name and stores
 //! the returned table as the global of the same name, as Heka did.
@@ -17,6 +19,7 @@ use std::fmt::Write;
 
 pub mod circular_buffer;
 pub mod cjson;
+pub mod lpeg;
 
 /// Builds the native module `name` in `lua`, or `None` if hekad has no
 /// native module by that name (the caller then looks for a Lua file).
@@ -24,6 +27,10 @@ pub fn open(lua: &Lua, name: &str) -> Option<mlua::Result<Table>> {
     match name {
         cjson::NAME => Some(cjson::open(lua)),
         circular_buffer::NAME => Some(circular_buffer::open(lua)),
+        #[cfg(feature = "lpeg")]
+        lpeg::NAME => Some(lpeg::open(lua)),
+        #[cfg(feature = "lpeg")]
+        lpeg::RE_NAME => Some(lpeg::open_re(lua)),
         _ => None,
     }
 }
@@ -80,6 +87,7 @@ mod tests {
         let lua = Lua::new();
         assert!(open(&lua, "cjson").unwrap().is_ok());
         assert!(open(&lua, "circular_buffer").unwrap().is_ok());
-        assert!(open(&lua, "lpeg").is_none());
+        assert_eq!(open(&lua, "lpeg").is_some(), cfg!(feature = "lpeg"));
+        assert!(open(&lua, "nope").is_none());
     }
 }
