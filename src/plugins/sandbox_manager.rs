@@ -255,6 +255,10 @@ impl SandboxManagerFilter {
                 });
             }
             Action::Reload => {
+                // The runner also watches the script it runs: a poll that
+                // lands between the rename above and this swap reloads the
+                // new code with the old config first. Both are complete
+                // versions, and the swap follows at once.
                 let reply = control.replace(spec);
                 actix::spawn(async move {
                     if let Err(err) = reply.await {
