@@ -62,7 +62,8 @@ pub fn check(
 impl Pipeline {
     /// Builds and starts a pipeline. Must be called from inside a running
     /// actix `System`. Runners are spread over `maxprocs` arbiters: the
-    /// caller's and `maxprocs - 1` new ones. Plugins start in Heka's order:
+    /// caller's and `maxprocs - 1` new ones; inputs from the caller's (the
+    /// router's) on, filters and outputs from the next one on. Plugins start in Heka's order:
     /// outputs, filters, router subscriptions, inputs.
     pub fn start(
         globals: Globals,
@@ -92,10 +93,20 @@ impl Pipeline {
             .collect();
         let mut handles: Vec<ArbiterHandle> = vec![Arbiter::current()];
         handles.extend(arbiters.iter().map(Arbiter::handle));
-        let mut next = 0usize;
+        // Inputs (with their splitters and decoders, usually the heaviest
+        // work) start on the router's thread; filters and outputs on the
+        // other threads first, so a pipeline's stages overlap.
+        let n = handles.len();
+        let mut next_input = 0usize;
+        let mut next_other = 0usize;
+        let input_handles = handles.clone();
+        let mut place_input = move || {
+            next_input += 1;
+            input_handles[(next_input - 1) % n].clone()
+        };
         let mut place = move || {
-            next += 1;
-            handles[next % handles.len()].clone()
+            next_other += 1;
+            handles[next_other % n].clone()
         };
         let rs = Arc::clone(&router_stats);
         let router = Router::start_in_arbiter(&Arbiter::current(), move |ctx| {
@@ -167,7 +178,7 @@ impl Pipeline {
                 let stats = register(&spec);
                 let name: Arc<str> = spec.name.as_str().into();
                 let e = env.clone();
-                let addr = InputRunner::start_in_arbiter(&place(), move |ctx| {
+                let addr = InputRunner::start_in_arbiter(&place_input(), move |ctx| {
                     ctx.set_mailbox_capacity(chansize);
                     InputRunner::new(e, spec, input, stats)
                 });
