@@ -188,6 +188,18 @@ impl StreamSink {
         &mut self.stream.buf
     }
 
+    /// The headers stamped on text records made from now on (UdpInput
+    /// sets each datagram's sender as the hostname).
+    pub fn defaults_mut(&mut self) -> &mut StreamDefaults {
+        &mut self.stream.defaults
+    }
+
+    /// Fields appended to every text record made from now on, before any
+    /// decoder sees it (ProcessInput's ExitStatus and SubcmdErrors).
+    pub fn set_fields(&mut self, fields: Vec<heka_proto::Field>) {
+        self.stream.fields = fields;
+    }
+
     /// Splits, decodes and routes every whole record in the buffer; with
     /// `eof`, also the trailing partial record per `deliver_incomplete_final`.
     pub async fn flush(&mut self, eof: bool) -> Result<(), PluginError> {

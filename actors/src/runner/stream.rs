@@ -50,7 +50,9 @@ pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
     decoder: Option<Box<dyn Decoder>>,
     settings: Arc<Settings>,
-    defaults: StreamDefaults,
+    pub defaults: StreamDefaults,
+    /// Fields appended to every text record (ProcessInput's ExitStatus).
+    pub fields: Vec<Field>,
     stats: StreamStats,
     pub buf: BytesMut,
     decoded: Vec<MessageView>,
@@ -71,6 +73,7 @@ impl Stream {
             decoder,
             settings,
             defaults,
+            fields: Vec::new(),
             stats,
             buf: BytesMut::with_capacity(min_buffer),
             decoded: Vec::new(),
@@ -236,7 +239,7 @@ impl Stream {
 
     /// A text record as Heka makes it: new uuid, now, logger = the input's
     /// name (or the stream's own logger), payload = the record, plus the
-    /// stream's hostname and type.
+    /// stream's hostname, type and extra fields.
     fn text_message(&self, payload: Bytes) -> MessageView {
         let hostname = self
             .defaults
@@ -255,6 +258,7 @@ impl Stream {
         if let Some(t) = &self.defaults.msg_type {
             msg.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));
         }
+        msg.fields.extend(self.fields.iter().cloned());
         MessageView::from_message(&msg).expect("a message built from valid parts encodes")
     }
 }
