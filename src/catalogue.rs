@@ -4,6 +4,8 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
+use crate::plugins::{process, udp};
+
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
     regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
@@ -106,6 +108,18 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "TcpOutput",
         factory: Factory::Output(tcp::build_output),
+    },
+    PluginEntry {
+        type_name: "ProcessInput",
+        factory: Factory::Input(process::ProcessInput::build),
+    },
+    PluginEntry {
+        type_name: "UdpInput",
+        factory: Factory::Input(udp::UdpInput::build),
+    },
+    PluginEntry {
+        type_name: "UdpOutput",
+        factory: Factory::Output(udp::UdpOutput::build),
     },
 ];
 

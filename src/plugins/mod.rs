@@ -15,6 +15,7 @@ pub mod message_fields;
 pub mod multi_decoder;
 pub mod payload;
 pub mod payload_regex;
+pub mod process;
 pub mod protobuf;
 pub mod regex_splitters;
 pub mod rst;
@@ -22,6 +23,7 @@ pub mod sandbox;
 pub mod sandbox_manager;
 pub mod splitters;
 pub mod tcp;
+pub mod udp;
 
 /// Deserialises a plugin's own options (common keys already removed) into
 /// its config struct; unknown keys and bad values are errors naming the
