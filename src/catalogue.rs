@@ -4,7 +4,7 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::{process, udp};
+use crate::plugins::{process, statsd, udp};
 
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
@@ -112,6 +112,18 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "ProcessInput",
         factory: Factory::Input(process::ProcessInput::build),
+    },
+    PluginEntry {
+        type_name: "StatsdInput",
+        factory: Factory::Input(statsd::StatsdInput::build),
+    },
+    PluginEntry {
+        type_name: "StatAccumInput",
+        factory: Factory::Input(statsd::StatAccumInput::build),
+    },
+    PluginEntry {
+        type_name: "StatFilter",
+        factory: Factory::Filter(statsd::StatFilter::build),
     },
     PluginEntry {
         type_name: "UdpInput",

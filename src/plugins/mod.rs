@@ -22,6 +22,7 @@ pub mod rst;
 pub mod sandbox;
 pub mod sandbox_manager;
 pub mod splitters;
+pub mod statsd;
 pub mod tcp;
 pub mod udp;
 
