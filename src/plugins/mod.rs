@@ -7,6 +7,7 @@ use heka_actors::config::PluginSpec;
 use heka_actors::plugin::BuildError;
 use serde::de::DeserializeOwned;
 
+pub mod carbon;
 pub mod counter;
 pub mod file;
 pub mod log;
