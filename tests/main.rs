@@ -4,6 +4,7 @@
 mod cat;
 mod daemon;
 mod logstreamer;
+mod netplugins;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;
