@@ -4,6 +4,8 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
+use crate::plugins::{carbon, process, statsd, udp};
+
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
     regex_splitters, rst, sandbox, sandbox_manager, splitters, tcp,
@@ -131,6 +133,34 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "TcpOutput",
         factory: Factory::Output(tcp::build_output),
+    },
+    PluginEntry {
+        type_name: "ProcessInput",
+        factory: Factory::Input(process::ProcessInput::build),
+    },
+    PluginEntry {
+        type_name: "StatsdInput",
+        factory: Factory::Input(statsd::StatsdInput::build),
+    },
+    PluginEntry {
+        type_name: "StatAccumInput",
+        factory: Factory::Input(statsd::StatAccumInput::build),
+    },
+    PluginEntry {
+        type_name: "StatFilter",
+        factory: Factory::Filter(statsd::StatFilter::build),
+    },
+    PluginEntry {
+        type_name: "UdpInput",
+        factory: Factory::Input(udp::UdpInput::build),
+    },
+    PluginEntry {
+        type_name: "UdpOutput",
+        factory: Factory::Output(udp::UdpOutput::build),
+    },
+    PluginEntry {
+        type_name: "CarbonOutput",
+        factory: Factory::Output(carbon::CarbonOutput::build),
     },
 ];
 

@@ -6,6 +6,7 @@ mod daemon;
 mod example;
 mod http;
 mod logstreamer;
+mod netplugins;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;

@@ -7,6 +7,7 @@ use heka_actors::config::PluginSpec;
 use heka_actors::plugin::BuildError;
 use serde::de::DeserializeOwned;
 
+pub mod carbon;
 pub mod counter;
 pub mod elasticsearch;
 pub mod file;
@@ -17,13 +18,16 @@ pub mod message_fields;
 pub mod multi_decoder;
 pub mod payload;
 pub mod payload_regex;
+pub mod process;
 pub mod protobuf;
 pub mod regex_splitters;
 pub mod rst;
 pub mod sandbox;
 pub mod sandbox_manager;
 pub mod splitters;
+pub mod statsd;
 pub mod tcp;
+pub mod udp;
 
 /// Deserialises a plugin's own options (common keys already removed) into
 /// its config struct; unknown keys and bad values are errors naming the

@@ -395,7 +395,13 @@ impl InputRunner {
             self.id.exit(&self.env, &self.spec, "Input", error);
             return;
         };
+        // Nothing is in flight while the restart waits: a stop now ends the
+        // input at once, and the restart below does not happen.
+        self.finished.send_replace(true);
         ctx.run_later(delay, |act, ctx| {
+            if *act.stop.borrow() {
+                return;
+            }
             match act.env.catalogue.input(&act.spec, &act.env.globals) {
                 Ok(plugin) => {
                     act.plugin = Some(plugin);
@@ -435,7 +441,10 @@ impl Handler<Drain> for InputRunner {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
-        let _ = self.stop.send(true);
+        // `send_replace`, not `send`: between a failure and its restart no
+        // InputCx is alive, `send` then fails without storing the value, and
+        // the restarted input would never learn that it must stop.
+        self.stop.send_replace(true);
         if self.plugin.is_some() {
             // Not running (waiting for a restart): nothing in flight.
             self.finished.send_replace(true);
