@@ -132,6 +132,7 @@ impl Pipeline {
                 input_pool: pools.0,
                 inject_pool: pools.1,
                 exits: ctx.address().recipient(),
+                stopping: Arc::default(),
                 control: Control {
                     add: ctx.address().recipient(),
                     remove: ctx.address().recipient(),

@@ -40,6 +40,7 @@ impl PipelineSupervisor {
             return;
         }
         self.exit_code = Some(code);
+        let _ = self.env.stopping.set(std::time::Instant::now());
         tracing::info!(code, "Shutting down.");
         let inputs: Vec<_> = self.inputs.iter().map(|(_, a)| a.clone()).collect();
         let filters: Vec<_> = self.filters.iter().map(|(_, a)| a.clone()).collect();

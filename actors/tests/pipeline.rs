@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use heka_actors::Pipeline;
-use heka_actors::config::Category;
+use heka_actors::config::{Category, Globals};
 
 use crate::support::{catalogue, eventually, globals, in_system, output, sink, spec};
 
@@ -418,4 +418,39 @@ fn a_failing_input_is_restarted_per_retries_then_stops_the_pipeline() {
     assert_eq!(code, 1);
     // One message per run (the first and two restarts), all delivered at shutdown.
     assert_eq!(out.got.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn an_output_that_cannot_deliver_does_not_hold_shutdown_past_its_timeout() {
+    let out = sink("refusing");
+    out.refuse.store(true, Ordering::SeqCst);
+    let (code, dropped, took) = in_system(|| async {
+        let globals = Globals {
+            shutdown_timeout: std::time::Duration::from_millis(300),
+            ..globals()
+        };
+        let specs = vec![output("down", "refusing", "TRUE")];
+        let pipeline = Pipeline::start(globals, specs, catalogue()).expect("builds");
+        for _ in 0..3 {
+            pipeline
+                .inject(&crate::support::message("in", "x"))
+                .await
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        // Bounded, so a regression fails instead of hanging.
+        let code = tokio::time::timeout(std::time::Duration::from_secs(10), pipeline.stop())
+            .await
+            .expect("shutdown finished");
+        let stats = pipeline.stats("down").unwrap();
+        (
+            code,
+            stats.dropped.load(Ordering::Relaxed),
+            started.elapsed(),
+        )
+    });
+    assert_eq!(code, 0);
+    assert_eq!(dropped, 3, "every record held is counted");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert!(out.got.lock().unwrap().is_empty());
 }

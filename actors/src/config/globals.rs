@@ -31,6 +31,8 @@ const HOSTNAME: &str = "hostname";
 const MAX_MESSAGE_SIZE: &str = "max_message_size";
 const LOG_FLAGS: &str = "log_flags";
 const FULL_BUFFER_MAX_RETRIES: &str = "full_buffer_max_retries";
+/// Ours: how long shutdown keeps retrying an output that cannot deliver.
+const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
 const CPUPROF: &str = "cpuprof";
 const MEMPROF: &str = "memprof";
 
@@ -97,6 +99,9 @@ fn set(g: &mut Globals, key: &str, value: toml::Value) -> Result<(), ErrorKind> 
         }
         LOG_FLAGS => g.log_flags = integer(value)?,
         FULL_BUFFER_MAX_RETRIES => g.full_buffer_max_retries = unsigned32(value)?,
+        SHUTDOWN_TIMEOUT => {
+            g.shutdown_timeout = parse_duration(&string(value)?).map_err(ErrorKind::Invalid)?
+        }
         // Go profiler output files: accepted for compatibility, ignored.
         CPUPROF | MEMPROF => {
             string(value)?;
@@ -163,6 +168,7 @@ mod tests {
              max_pack_idle = \"1m30s\"\nbase_dir = \"/b\"\nshare_dir = \"/s\"\n\
              sample_denominator = 7\npid_file = \"/p\"\nhostname = \"h\"\n\
              max_message_size = 2048\nlog_flags = 0\nfull_buffer_max_retries = 1\n\
+             shutdown_timeout = \"3s\"\n\
              cpuprof = \"c\"\nmemprof = \"m\"\n",
         );
         assert_eq!(errors, vec![]);
@@ -183,6 +189,7 @@ mod tests {
             max_message_size: 2048,
             log_flags: 0,
             full_buffer_max_retries: 1,
+            shutdown_timeout: Duration::from_secs(3),
         };
         assert_eq!(g, want);
     }

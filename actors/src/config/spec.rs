@@ -41,6 +41,11 @@ pub struct Globals {
     pub log_flags: i64,
     /// Start-time waits for a full buffered queue.
     pub full_buffer_max_retries: u32,
+    /// Ours (`[hekad] shutdown_timeout`, default 10 s): once shutdown has
+    /// begun, an output still failing to deliver after this long gives up;
+    /// what it held is counted as dropped and logged, and hekad exits
+    /// (Heka hung forever, as this runtime did before).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Globals {
@@ -62,6 +67,7 @@ impl Default for Globals {
             max_message_size: heka_proto::framing::DEFAULT_MAX_MESSAGE_SIZE as u32,
             log_flags: 3,
             full_buffer_max_retries: 10,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

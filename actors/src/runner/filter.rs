@@ -225,6 +225,10 @@ impl FilterRunner {
                     RunnerStats::add(&stats.dropped, 1);
                     tracing::warn!(plugin = %self.id.name, error = %text, "Filter dropped a message.");
                 }
+                Err(PluginError::Retry(text)) if self.env.past_shutdown_timeout() => {
+                    RunnerStats::add(&stats.dropped, 1);
+                    tracing::error!(plugin = %self.id.name, error = %text, "Filter still retrying after shutdown began; message dropped.");
+                }
                 Err(PluginError::Retry(text)) => {
                     tracing::debug!(plugin = %self.id.name, error = %text, "Filter asked to retry.");
                     self.flush_injected(ctx);

@@ -47,11 +47,21 @@ pub struct Env {
     pub exits: Recipient<PluginExited>,
     /// Loads, unloads and replaces filters (offered to filters).
     pub control: crate::control::Control,
+    /// When the ordered shutdown began (unset while running).
+    pub stopping: Arc<std::sync::OnceLock<std::time::Instant>>,
     /// hekad's pid, stamped on generated messages.
     pub pid: i32,
 }
 
 impl Env {
+    /// True once shutdown began more than `shutdown_timeout` ago: runners
+    /// stop retrying then (see `Globals::shutdown_timeout`).
+    pub fn past_shutdown_timeout(&self) -> bool {
+        self.stopping
+            .get()
+            .is_some_and(|t| t.elapsed() > self.globals.shutdown_timeout)
+    }
+
     /// The template spec named `name` (a splitter, decoder or encoder).
     pub fn spec(&self, name: &str) -> Option<&PluginSpec> {
         self.specs.iter().rev().find(|s| s.name == name)

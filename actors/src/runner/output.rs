@@ -175,6 +175,7 @@ impl OutputRunner {
         let mut batch = batch;
         // A (re)built output has no memory of this batch.
         batch.attempt = 0;
+        let env = self.env.clone();
         let fut = async move {
             let mut backoff = Duration::from_millis(10);
             let result = loop {
@@ -183,6 +184,12 @@ impl OutputRunner {
                     .await
                     .unwrap_or_else(|panic| Err(panic_error(panic)));
                 match attempt {
+                    Err(PluginError::Retry(text)) if env.past_shutdown_timeout() => {
+                        break Err(PluginError::message(format!(
+                            "still failing {:?} after shutdown began: {text}",
+                            env.globals.shutdown_timeout
+                        )));
+                    }
                     Err(PluginError::Retry(text)) => {
                         tracing::debug!(error = %text, "Output asked to retry.");
                         actix::clock::sleep(backoff).await;
@@ -227,6 +234,11 @@ impl OutputRunner {
 
     fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
         RunnerStats::add(&self.id.stats.errors, 1);
+        if self.env.past_shutdown_timeout() {
+            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
+            tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began; batch dropped.");
+            return;
+        }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
             RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
             self.give_up(error);

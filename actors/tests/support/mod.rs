@@ -30,6 +30,8 @@ pub struct Sink {
     pub panics: AtomicU64,
     /// Batches written.
     pub writes: AtomicU64,
+    /// While true, every write answers Retry (a peer that is down).
+    pub refuse: AtomicBool,
 }
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
@@ -222,6 +224,9 @@ impl Output for CaptureOutput {
         Box::pin(async move {
             while self.sink.stalled.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if self.sink.refuse.load(Ordering::SeqCst) {
+                return Err(PluginError::retry("capture output refuses"));
             }
             if self.sink.panics.load(Ordering::SeqCst) > 0 {
                 self.sink.panics.fetch_sub(1, Ordering::SeqCst);
