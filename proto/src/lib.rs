@@ -46,6 +46,7 @@ pub mod reader;
 pub mod signing;
 pub mod view;
 pub mod wire;
+pub mod write;
 
 pub use bytes::Bytes;
 pub use ext::{FieldValue, UUID_TEXT_LEN, decode_message};

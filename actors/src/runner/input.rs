@@ -300,7 +300,6 @@ impl InputRunner {
         let settings = Arc::new(Settings {
             input: spec.name.as_str().into(),
             hostname: env.globals.hostname.as_str().into(),
-            pid: env.pid,
             max_record: heka_proto::framing::max_record_size(max_message),
             keep_truncated: false,
             deliver_incomplete_final: false,

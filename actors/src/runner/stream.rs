@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use heka_proto::{Field, Message, MessageView};
+use heka_proto::prost::Message as _;
+use heka_proto::write::{bytes_field, varint_field};
+use heka_proto::{Field, MessageView};
 
-use crate::pack::{Pack, PackRef};
-use crate::plugin::{Decoder, Incoming, PluginError, SplitEvent, Splitter, message_defaults};
+use crate::pack::{Pack, PackRef, now_ns};
+use crate::plugin::{Decoder, Incoming, PluginError, SplitEvent, Splitter};
 use crate::runner::guarded;
 use crate::stats::RunnerStats;
 
@@ -29,7 +31,6 @@ pub struct StreamDefaults {
 pub(crate) struct Settings {
     pub input: Arc<str>,
     pub hostname: Arc<str>,
-    pub pid: i32,
     pub max_record: usize,
     pub keep_truncated: bool,
     pub deliver_incomplete_final: bool,
@@ -243,27 +244,41 @@ impl Stream {
     /// A text record as Heka makes it: new uuid, now, logger = the input's
     /// name (or the stream's own logger), payload = the record, plus the
     /// stream's hostname, type and extra fields.
+    /// The message a text record becomes, written as protobuf directly
+    /// (this runs once per record): a fresh v4 uuid, now, the stream's
+    /// type, logger, severity, hostname and extra fields, the record as
+    /// payload.
     fn text_message(&self, payload: Bytes) -> MessageView {
         let hostname = self
             .defaults
             .hostname
             .as_deref()
             .unwrap_or(&self.settings.hostname);
-        let mut msg: Message = message_defaults(hostname, self.settings.pid);
-        msg.pid = None;
-        msg.severity = self.severity;
         let logger = self
             .defaults
             .logger
             .as_deref()
             .unwrap_or(&self.settings.input);
-        msg.logger = Some(Bytes::copy_from_slice(logger.as_bytes()));
-        msg.payload = Some(payload);
+        let mut out = Vec::with_capacity(payload.len() + hostname.len() + logger.len() + 64);
+        let mut uuid = [0u8; 16];
+        fastrand::fill(&mut uuid);
+        uuid[6] = (uuid[6] & 0x0f) | 0x40;
+        uuid[8] = (uuid[8] & 0x3f) | 0x80;
+        bytes_field(1, &uuid, &mut out);
+        varint_field(2, now_ns() as u64, &mut out);
         if let Some(t) = &self.defaults.msg_type {
-            msg.r#type = Some(Bytes::copy_from_slice(t.as_bytes()));
+            bytes_field(3, t.as_bytes(), &mut out);
         }
-        msg.fields.extend(self.fields.iter().cloned());
-        MessageView::from_message(&msg).expect("a message built from valid parts encodes")
+        bytes_field(4, logger.as_bytes(), &mut out);
+        if let Some(severity) = self.severity {
+            varint_field(5, i64::from(severity) as u64, &mut out);
+        }
+        bytes_field(6, &payload, &mut out);
+        bytes_field(9, hostname.as_bytes(), &mut out);
+        for field in &self.fields {
+            bytes_field(10, &field.encode_to_vec(), &mut out);
+        }
+        MessageView::decode(Bytes::from(out)).expect("a message built from valid parts decodes")
     }
 }
 

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use heka_proto::prost::Message as _;
 use heka_proto::prost::encoding::{WireType, encode_key, encode_varint};
+use heka_proto::write::{bytes_field, varint_field};
 use heka_proto::{MessageView, WireError};
 
 /// Header values to replace and fields to add.
@@ -33,17 +34,6 @@ pub(super) enum Value<'a> {
     Integer(i64),
     Double(f64),
     Bool(bool),
-}
-
-fn bytes_field(tag: u32, value: &[u8], out: &mut Vec<u8>) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(value.len() as u64, out);
-    out.extend_from_slice(value);
-}
-
-fn varint_field(tag: u32, value: u64, out: &mut Vec<u8>) {
-    encode_key(tag, WireType::Varint, out);
-    encode_varint(value, out);
 }
 
 impl Patch {
