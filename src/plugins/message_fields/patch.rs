@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use heka_proto::prost::Message as _;
-use heka_proto::prost::encoding::{WireType, encode_key, encode_varint};
+use heka_proto::prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use heka_proto::write::{bytes_field, varint_field};
 use heka_proto::{MessageView, WireError};
 
@@ -49,34 +49,53 @@ impl Patch {
 
     /// Appends a field (`Fields[name]`, one value).
     pub(super) fn add_field(&mut self, name: &str, representation: &str, value: Value<'_>) {
-        let mut body = Vec::with_capacity(name.len() + representation.len() + 32);
-        bytes_field(1, name.as_bytes(), &mut body);
-        let kind: u64 = match value {
-            Value::Text(_) => 0,
-            Value::Integer(_) => 2,
-            Value::Double(_) => 3,
-            Value::Bool(_) => 4,
-        };
-        if kind != 0 {
-            varint_field(2, kind, &mut body);
-        }
-        if !representation.is_empty() {
-            bytes_field(3, representation.as_bytes(), &mut body);
-        }
-        match value {
-            Value::Text(t) => bytes_field(4, t, &mut body),
+        // Written in place: the Field's length first, then its parts.
+        let mut packed = [0u8; 10];
+        let (kind, value_tag, value): (u64, u32, &[u8]) = match value {
+            Value::Text(t) => (0, 4, t),
             // Packed, as Heka's schema declares them.
             Value::Integer(i) => {
-                encode_key(6, WireType::LengthDelimited, &mut body);
-                let mut packed = Vec::with_capacity(10);
-                encode_varint(i as u64, &mut packed);
-                encode_varint(packed.len() as u64, &mut body);
-                body.extend_from_slice(&packed);
+                let mut n = i as u64;
+                let mut len = 0;
+                loop {
+                    let byte = (n & 0x7f) as u8;
+                    n >>= 7;
+                    packed[len] = if n == 0 { byte } else { byte | 0x80 };
+                    len += 1;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                (2, 6, &packed[..len])
             }
-            Value::Double(d) => bytes_field(7, &d.to_le_bytes(), &mut body),
-            Value::Bool(b) => bytes_field(8, &[u8::from(b)], &mut body),
+            Value::Double(d) => {
+                packed[..8].copy_from_slice(&d.to_le_bytes());
+                (3, 7, &packed[..8])
+            }
+            Value::Bool(b) => {
+                packed[0] = u8::from(b);
+                (4, 8, &packed[..1])
+            }
+        };
+        let delimited = |len: usize| 1 + encoded_len_varint(len as u64) + len;
+        let mut body = delimited(name.len()) + delimited(value.len());
+        if kind != 0 {
+            body += 2;
         }
-        bytes_field(10, &body, &mut self.fields);
+        if !representation.is_empty() {
+            body += delimited(representation.len());
+        }
+        let out = &mut self.fields;
+        encode_key(10, WireType::LengthDelimited, out);
+        encode_varint(body as u64, out);
+        bytes_field(1, name.as_bytes(), out);
+        if kind != 0 {
+            varint_field(2, kind, out);
+        }
+        if !representation.is_empty() {
+            bytes_field(3, representation.as_bytes(), out);
+        }
+        bytes_field(value_tag, value, out);
     }
 
     /// The message `view` with this patch applied.
