@@ -81,8 +81,13 @@ fn lookup(msg: &MessageView, name: &[u8], fi: usize, ai: usize) -> Push {
         b"Hostname" => text(msg.hostname()),
         b"Uuid" => msg.uuid_text().map_or(Push::Nil, Push::Uuid),
         b"Timestamp" => Push::Number(msg.timestamp() as f64),
-        b"Severity" => Push::Integer(msg.severity().into()),
-        b"Pid" => Push::Integer(msg.pid().into()),
+        // Unset means nil here, not the protobuf default (HEKA-SPEC §5.3).
+        b"Severity" => msg
+            .severity_if_set()
+            .map_or(Push::Nil, |s| Push::Integer(s.into())),
+        b"Pid" => msg
+            .pid_if_set()
+            .map_or(Push::Nil, |p| Push::Integer(p.into())),
         b"raw" if msg.raw().is_empty() => Push::Nil,
         b"raw" => text(msg.raw()),
         n if n.starts_with(b"Fields[") && n.ends_with(b"]") => {

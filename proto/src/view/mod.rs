@@ -196,6 +196,16 @@ impl MessageView {
         self.pid.unwrap_or(0)
     }
 
+    /// The severity, `None` when the message does not carry one.
+    pub fn severity_if_set(&self) -> Option<i32> {
+        self.severity
+    }
+
+    /// The pid, `None` when the message does not carry one.
+    pub fn pid_if_set(&self) -> Option<i32> {
+        self.pid
+    }
+
     /// The fields, in order.
     pub fn fields(&self) -> impl Iterator<Item = FieldView<'_>> {
         self.fields.iter().map(|f| self.field_view(f))

@@ -132,6 +132,16 @@ fn read_message_headers_and_fields() {
             msg.raw().len()
         )
     );
+    // Unset Severity and Pid read as nil, not the protobuf defaults.
+    let bare = MessageView::from_message(&heka_proto::Message::new([1; 16], 5)).unwrap();
+    let mut sb = sandbox(
+        "function process_message() \
+         add_to_payload(tostring(read_message('Severity')), tostring(read_message('Pid'))) \
+         inject_payload() return 0 end",
+    );
+    let (r, inj) = run(&mut sb, &bare);
+    assert_eq!(r, Ok((0, None)));
+    assert_eq!(payload(&inj[0]), "nilnil");
     // Bad arguments are Lua errors.
     let mut sb = sandbox("function process_message() read_message('Type', -1) return 0 end");
     let (r, _) = run(&mut sb, &msg);
