@@ -62,8 +62,8 @@ pub fn check(
 impl Pipeline {
     /// Builds and starts a pipeline. Must be called from inside a running
     /// actix `System`. Runners are spread over `maxprocs` arbiters: the
-    /// caller's and `maxprocs - 1` new ones; inputs from the caller's (the
-    /// router's) on, filters and outputs from the next one on. Plugins start in Heka's order:
+    /// caller's and `maxprocs - 1` new ones; inputs from the caller's on,
+    /// the router, filters and outputs from the next one on. Plugins start in Heka's order:
     /// outputs, filters, router subscriptions, inputs.
     pub fn start(
         globals: Globals,
@@ -94,9 +94,11 @@ impl Pipeline {
         let mut handles: Vec<ArbiterHandle> = vec![Arbiter::current()];
         handles.extend(arbiters.iter().map(Arbiter::handle));
         // Inputs (with their splitters and decoders, usually the heaviest
-        // work) start on the router's thread; filters and outputs on the
-        // other threads first, so a pipeline's stages overlap.
+        // work) start on the caller's thread; the router, filters and
+        // outputs on the other threads first, so a pipeline's stages
+        // overlap.
         let n = handles.len();
+        let router_home = handles[1 % n].clone();
         let mut next_input = 0usize;
         let mut next_other = 0usize;
         let input_handles = handles.clone();
@@ -109,7 +111,7 @@ impl Pipeline {
             handles[next_other % n].clone()
         };
         let rs = Arc::clone(&router_stats);
-        let router = Router::start_in_arbiter(&Arbiter::current(), move |ctx| {
+        let router = Router::start_in_arbiter(&router_home, move |ctx| {
             ctx.set_mailbox_capacity(chansize);
             Router::new(rs)
         });
