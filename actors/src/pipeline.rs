@@ -63,7 +63,7 @@ impl Pipeline {
     /// Builds and starts a pipeline. Must be called from inside a running
     /// actix `System`. Runners are spread over `maxprocs` arbiters: the
     /// caller's and `maxprocs - 1` new ones; inputs from the caller's on,
-    /// the router, filters and outputs from the next one on. Plugins start in Heka's order:
+    /// the router, filters and outputs on the new ones. Plugins start in Heka's order:
     /// outputs, filters, router subscriptions, inputs.
     pub fn start(
         globals: Globals,
@@ -95,7 +95,7 @@ impl Pipeline {
         handles.extend(arbiters.iter().map(Arbiter::handle));
         // Inputs (with their splitters and decoders, usually the heaviest
         // work) start on the caller's thread; the router, filters and
-        // outputs on the other threads first, so a pipeline's stages
+        // outputs run on the other threads, so a pipeline's stages
         // overlap.
         let n = handles.len();
         let router_home = handles[1 % n].clone();
@@ -106,9 +106,14 @@ impl Pipeline {
             next_input += 1;
             input_handles[(next_input - 1) % n].clone()
         };
+        // With more than one thread, filters and outputs stay off the
+        // inputs' first thread.
         let mut place = move || {
             next_other += 1;
-            handles[next_other % n].clone()
+            match n {
+                1 => handles[0].clone(),
+                _ => handles[1 + (next_other - 1) % (n - 1)].clone(),
+            }
         };
         let rs = Arc::clone(&router_stats);
         let router = Router::start_in_arbiter(&router_home, move |ctx| {
