@@ -7,8 +7,12 @@
 //!   module registry other modules plug into).
 //! - [`limits`]: memory, instruction, output and wall-clock limits, and why
 //!   `pcall` and coroutines cannot escape them.
-//! - [`api`]: `read_message`, `read_config`, `add_to_payload`,
-//!   `inject_payload`, `inject_message`, `decode_message`.
+//! - [`api`]: `read_config`, `add_to_payload`, `inject_payload`,
+//!   `inject_message`, `decode_message`, and the slot through which they
+//!   reach the call in progress.
+//! - `read`: `read_message`, a raw Lua C function (the per-message call).
+//! - `drive`: the raw C driver that calls `process_message` and
+//!   `timer_event`.
 //! - [`write`](mod@write): `write_message` (decoders, encoders) and `read_next_field`.
 //! - `patterns`: Lua's pattern functions (`string.find`, `match`, `gmatch`,
 //!   `gsub`) in Rust, so the wall-clock budget holds inside them.
@@ -17,7 +21,8 @@
 //! - `table`: messages to and from Lua tables.
 //! - [`vm`]: [`Sandbox`], the loaded script and its entry points.
 //! - [`modules`]: the native modules that sandbox scripts `require`
-//!   (`cjson`, `circular_buffer`), written in Rust on top of mlua.
+//!   (`cjson`, `circular_buffer`, written in Rust on top of mlua; `lpeg`
+//!   and `re`, Debian's LPeg, with the `lpeg` feature).
 //! - [`preserve`]: Heka's `preserve_data`, the script's globals written to a
 //!   Lua data file at shutdown and read back after the next start.
 
