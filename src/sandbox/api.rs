@@ -4,8 +4,8 @@
 //! `read_next_field` (the last two in [`super::write`]).
 //!
 //! Functions that need the current message or the plugin's injection sink
-//! reach them through the sandbox's [`Slot`]: for each call the VM lends
-//! the call's [`Frame`] (message, sink, edit) to the slot, and the
+//! reach them through the sandbox's slot (`Slot`): for each call the VM lends
+//! the call's frame (`Frame`) (message, sink, edit) to the slot, and the
 //! functions, created once with the state, borrow it from there. Scripts
 //! may keep `local read_message = read_message` (Heka's idiom), nothing is
 //! copied per call, and only the requested field is converted.

@@ -58,7 +58,7 @@ pub struct StatAccumInputConfig {
     /// Typed fields (default false).
     #[serde(default)]
     pub emit_in_fields: bool,
-    /// Percentiles for `mean_N`/`upper_N` (default [90]).
+    /// Percentiles for `mean_N`/`upper_N` (default `[90]`).
     #[serde(default = "default_thresholds")]
     pub percent_threshold: Thresholds,
     /// Type of the roll-up messages.

@@ -4,7 +4,7 @@
 //! hekad does not carry LPeg: with the feature, `build.rs` links Debian's
 //! static archive `liblua5.1-lpeg.a` (package `lua-lpeg-dev`, LPeg 1.0.2)
 //! and copies `re.lua` (package `lua-lpeg`) into the build directory, where
-//! [`open_re`] embeds it. The archive was compiled against Lua 5.1 headers;
+//! `open_re` embeds it. The archive was compiled against Lua 5.1 headers;
 //! its `lua_*`/`luaL_*` references resolve against mlua's vendored Lua 5.1.5
 //! (same ABI), so it runs on the sandbox's own state:
 //!
@@ -14,7 +14,7 @@
 //!   allocation past it raises "not enough memory" like any other.
 //! - C stack and half-compiled code: LPeg's own gaps, closed by wrapping
 //!   its functions (see `guard.rs`): pattern nesting is capped at
-//!   [`MAX_NESTING`], and a pattern whose compilation ran out of memory is
+//!   `MAX_NESTING`, and a pattern whose compilation ran out of memory is
 //!   never matched again.
 //! - Time: a match runs in C, where Lua's count hook never fires. A pure
 //!   pattern always terminates (LPeg rejects empty loops and left
