@@ -117,7 +117,7 @@ fn read_entry<'a>(
     true
 }
 
-/// One field of a [`MessageView`], read lazily from the record.
+/// One field of a [`MessageView`](crate::MessageView), read lazily from the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldView<'a> {
     body: &'a [u8],
