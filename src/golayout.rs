@@ -16,6 +16,8 @@
 //! resolve most abbreviations either).
 
 use jiff::civil::DateTime;
+
+use crate::strftime::{DAYS, MONTHS};
 use jiff::tz::TimeZone;
 
 /// Why a layout or a time does not parse.
@@ -36,8 +38,9 @@ pub enum LayoutError {
     Zone(String, String),
 }
 
+/// A reference-time token of a Go layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     LongMonth,
     Month,
     NumMonth,
@@ -57,18 +60,29 @@ enum Token {
     ZeroSecond,
     LongYear,
     Year,
-    Pm,
+    /// `PM` (`upper`) or `pm`.
+    Pm {
+        upper: bool,
+    },
     ZoneName,
-    /// An offset; `z` accepts "Z" for UTC.
+    /// An offset; `z` reads and writes "Z" for UTC, `utc` is how this
+    /// form writes UTC.
     Offset {
         z: bool,
+        utc: &'static str,
     },
-    /// A fraction of `.`/`,` plus digits.
-    Fraction,
+    /// `sep` then `digits` 0s (fixed) or 9s (`trim`: trailing zeros
+    /// dropped when formatting).
+    Fraction {
+        sep: u8,
+        digits: usize,
+        trim: bool,
+    },
 }
 
+/// A piece of a lexed layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Chunk {
+pub(crate) enum Chunk {
     Literal(Vec<u8>),
     Token(Token),
 }
@@ -113,62 +127,68 @@ const TOKENS: &[(&str, Token)] = &[
     ("3", Token::Hour12),
     ("4", Token::Minute),
     ("5", Token::Second),
-    ("PM", Token::Pm),
-    ("pm", Token::Pm),
-    ("Z070000", Token::Offset { z: true }),
-    ("Z07:00:00", Token::Offset { z: true }),
-    ("Z0700", Token::Offset { z: true }),
-    ("Z07:00", Token::Offset { z: true }),
-    ("Z07", Token::Offset { z: true }),
-    ("-070000", Token::Offset { z: false }),
-    ("-07:00:00", Token::Offset { z: false }),
-    ("-0700", Token::Offset { z: false }),
-    ("-07:00", Token::Offset { z: false }),
-    ("-07", Token::Offset { z: false }),
+    ("PM", Token::Pm { upper: true }),
+    ("pm", Token::Pm { upper: false }),
+    ("Z070000", Token::Offset { z: true, utc: "Z" }),
+    ("Z07:00:00", Token::Offset { z: true, utc: "Z" }),
+    ("Z0700", Token::Offset { z: true, utc: "Z" }),
+    ("Z07:00", Token::Offset { z: true, utc: "Z" }),
+    ("Z07", Token::Offset { z: true, utc: "Z" }),
+    (
+        "-070000",
+        Token::Offset {
+            z: false,
+            utc: "+000000",
+        },
+    ),
+    (
+        "-07:00:00",
+        Token::Offset {
+            z: false,
+            utc: "+00:00:00",
+        },
+    ),
+    (
+        "-0700",
+        Token::Offset {
+            z: false,
+            utc: "+0000",
+        },
+    ),
+    (
+        "-07:00",
+        Token::Offset {
+            z: false,
+            utc: "+00:00",
+        },
+    ),
+    (
+        "-07",
+        Token::Offset {
+            z: false,
+            utc: "+00",
+        },
+    ),
 ];
 
-/// Month names in lower case, January first.
-pub(crate) const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-const DAYS: [&str; 7] = [
-    "sunday",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-];
-
-fn compile(layout: &str) -> Vec<Chunk> {
+/// Splits a Go layout into literal text and reference-time tokens.
+pub(crate) fn lex(layout: &str) -> Vec<Chunk> {
     let bytes = layout.as_bytes();
     let mut chunks = Vec::new();
     let mut literal = Vec::new();
     let mut i = 0;
     'scan: while i < bytes.len() {
         let rest = &layout[i..];
-        // A fraction: `.` or `,` then 0s or 9s not followed by a digit.
-        if matches!(bytes[i], b'.' | b',') {
-            let digits = rest[1..]
-                .bytes()
-                .take_while(|b| *b == b'0' || *b == b'9')
-                .count();
-            let after = rest.as_bytes().get(1 + digits);
-            if digits > 0 && !after.is_some_and(u8::is_ascii_digit) {
+        // A fraction: `.` or `,` then 0s, or 9s, not followed by a digit.
+        if let (b'.' | b',', Some(&digit @ (b'0' | b'9'))) = (bytes[i], bytes.get(i + 1)) {
+            let digits = bytes[i + 1..].iter().take_while(|b| **b == digit).count();
+            if !bytes.get(i + 1 + digits).is_some_and(u8::is_ascii_digit) {
                 chunks.push(Chunk::Literal(std::mem::take(&mut literal)));
-                chunks.push(Chunk::Token(Token::Fraction));
+                chunks.push(Chunk::Token(Token::Fraction {
+                    sep: bytes[i],
+                    digits: digits.min(9),
+                    trim: digit == b'9',
+                }));
                 i += 1 + digits;
                 continue;
             }
@@ -270,7 +290,7 @@ impl Layout {
             "EpochNano" => Some(Epoch::Nano),
             _ => None,
         };
-        let chunks = compile(layout);
+        let chunks = lex(layout);
         let has_year = chunks
             .iter()
             .any(|c| matches!(c, Chunk::Token(Token::LongYear | Token::Year)));
@@ -341,8 +361,10 @@ impl Layout {
                 Token::Second | Token::ZeroSecond => {
                     p.second = c.number(2, token == Token::ZeroSecond)?;
                     // Go accepts a fraction here even if the layout has none.
-                    let next_is_fraction =
-                        matches!(self.chunks.get(i + 1), Some(Chunk::Token(Token::Fraction)));
+                    let next_is_fraction = matches!(
+                        self.chunks.get(i + 1),
+                        Some(Chunk::Token(Token::Fraction { .. }))
+                    );
                     if !next_is_fraction && matches!(c.byte(), Some(b'.' | b',')) {
                         p.nanos = fraction(&mut c);
                     }
@@ -352,7 +374,7 @@ impl Layout {
                     let y = c.number(2, true)?;
                     p.year = Some(if y >= 69 { 1900 + y } else { 2000 + y });
                 }
-                Token::Pm => {
+                Token::Pm { .. } => {
                     let rest = &text[c.at..];
                     if rest.len() < 2 {
                         return Err("expected AM or PM");
@@ -378,7 +400,7 @@ impl Layout {
                     }
                     c.at += len.max(1);
                 }
-                Token::Offset { z } => {
+                Token::Offset { z, .. } => {
                     if z && c.byte() == Some(b'Z') {
                         c.at += 1;
                         p.offset = Some(0);
@@ -401,7 +423,7 @@ impl Layout {
                     let seconds = c.number(2, true).unwrap_or(0);
                     p.offset = Some(sign * (hours * 3600 + minutes * 60 + seconds));
                 }
-                Token::Fraction => {
+                Token::Fraction { .. } => {
                     if matches!(c.byte(), Some(b'.' | b',')) {
                         p.nanos = fraction(&mut c);
                     }
@@ -557,6 +579,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+pub mod format;
 
 #[cfg(test)]
 mod tests;

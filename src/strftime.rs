@@ -10,7 +10,8 @@
 
 use std::fmt::Write as _;
 
-const DAYS: [&str; 7] = [
+/// Day names, Sunday first.
+pub(crate) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
@@ -19,7 +20,8 @@ const DAYS: [&str; 7] = [
     "Friday",
     "Saturday",
 ];
-const MONTHS: [&str; 12] = [
+/// Month names, January first.
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",

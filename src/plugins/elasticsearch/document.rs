@@ -15,7 +15,7 @@
 use heka_proto::{FieldValue, FieldView, MessageView};
 
 use super::json;
-use super::timefmt::GoLayout;
+use crate::golayout::format::GoLayout;
 
 /// One entry of an encoder's `fields` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

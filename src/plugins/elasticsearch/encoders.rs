@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::coordinates::Coordinates;
 use super::document::{Column, DEFAULT_FIELDS, DEFAULT_TIMESTAMP, Document, Names};
-use super::timefmt::GoLayout;
+use crate::golayout::format::GoLayout;
 use crate::plugins::options;
 
 fn default_fields() -> Vec<String> {

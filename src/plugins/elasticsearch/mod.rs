@@ -5,7 +5,7 @@
 //!
 //! Layout: `coordinates.rs` writes the action line (index/type/id with
 //! `%{…}` interpolation), `document.rs` the document line, `json.rs` the
-//! Go-compatible JSON text, `timefmt.rs` Go time layouts; `encoders.rs`
+//! Go-compatible JSON text, `crate::golayout::format` Go time layouts; `encoders.rs`
 //! holds the two encoders, `output.rs` the output and `bulk.rs` its
 //! reading of ElasticSearch's bulk answer.
 
@@ -15,7 +15,6 @@ mod document;
 mod encoders;
 pub mod json;
 mod output;
-pub mod timefmt;
 
 pub use bulk::{BulkOutcome, Verdict};
 pub use coordinates::{Coordinates, Template};

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::golayout::MONTHS;
+use crate::strftime::MONTHS;
 use regex::Regex;
 
 /// Built-in translation for a group named `MonthName`: English month names,
@@ -248,7 +248,10 @@ impl FilePattern {
 fn named(names: &[&str], lower: &str, first: i64) -> Option<i64> {
     names
         .iter()
-        .position(|name| *name == lower || (lower.len() == 3 && name.starts_with(lower)))
+        .position(|name| {
+            name.eq_ignore_ascii_case(lower)
+                || (lower.len() == 3 && name[..3].eq_ignore_ascii_case(lower))
+        })
         .map(|i| i as i64 + first)
 }
 
