@@ -70,6 +70,12 @@ impl RunnerStats {
         self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// A batch of `n` left the mailbox (queued -1, received +n).
+    pub fn took_batch(&self, n: usize) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        RunnerStats::add(&self.received, n as u64);
+    }
+
     /// Records one timed plugin call.
     pub fn time(&self, started: std::time::Instant, items: u64) {
         Self::add(&self.process_ns, started.elapsed().as_nanos() as u64);

@@ -426,11 +426,7 @@ impl Handler<Deliver> for FilterRunner {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        let stats = &self.id.stats;
-        stats
-            .queued
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        RunnerStats::add(&stats.received, msg.0.len() as u64);
+        self.id.stats.took_batch(msg.0.len());
         self.run_batch(msg.0, 0, ctx);
     }
 }

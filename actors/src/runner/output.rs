@@ -313,10 +313,7 @@ impl Handler<Deliver> for OutputRunner {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
         let stats = &self.id.stats;
-        stats
-            .queued
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        RunnerStats::add(&stats.received, msg.0.len() as u64);
+        stats.took_batch(msg.0.len());
         if self.exited {
             RunnerStats::add(&stats.dropped, msg.0.len() as u64);
             return;
