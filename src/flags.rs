@@ -212,6 +212,24 @@ pub fn usage(synopsis: &str, flags: &[Flag]) -> String {
     out
 }
 
+/// How a tool reports its error and ends: the usage text as is (status 0)
+/// for `-help`, else `tool: error` on stderr with the error's status.
+pub fn fail(
+    tool: &str,
+    error: &dyn std::fmt::Display,
+    help: bool,
+    code: u8,
+) -> std::process::ExitCode {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    if help {
+        let _ = writeln!(stderr, "{error}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    let _ = writeln!(stderr, "{tool}: {error}");
+    std::process::ExitCode::from(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,15 +246,12 @@ pub fn run(opts: &Options) -> Result<Message, InjectError> {
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match options(args).and_then(|opts| run(&opts)) {
         Ok(_) => ExitCode::SUCCESS,
-        // The usage text is printed as is, without the program's name.
-        Err(e @ InjectError::Help) => {
-            let _ = writeln!(io::stderr().lock(), "{e}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let _ = writeln!(io::stderr().lock(), "heka-inject: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => flags::fail(
+            "heka-inject",
+            &e,
+            matches!(e, InjectError::Help),
+            e.exit_code(),
+        ),
     }
 }
 

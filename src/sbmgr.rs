@@ -251,14 +251,12 @@ pub fn run(opts: &Options) -> Result<(), SbmgrError> {
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match options(args).and_then(|opts| run(&opts)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ SbmgrError::Help) => {
-            let _ = writeln!(io::stderr().lock(), "{e}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let _ = writeln!(io::stderr().lock(), "heka-sbmgr: {e}");
-            ExitCode::from(e.exit_code())
-        }
+        Err(e) => flags::fail(
+            "heka-sbmgr",
+            &e,
+            matches!(e, SbmgrError::Help),
+            e.exit_code(),
+        ),
     }
 }
 
