@@ -27,6 +27,7 @@
 //! outputs in that order.
 #![deny(rust_2018_idioms)]
 
+pub mod ack;
 pub mod build;
 pub mod catalogue;
 pub mod config;

@@ -12,6 +12,8 @@ use bytes::Bytes;
 use heka_proto::MessageView;
 use tokio::sync::Semaphore;
 
+use crate::ack::Ack;
+
 /// A routed message. Immutable once it reaches the router.
 #[derive(Debug)]
 pub struct Pack {
@@ -22,6 +24,9 @@ pub struct Pack {
     /// How many times this message chain was injected by filters.
     pub loops: u32,
     permit: Option<Permit>,
+    /// The producer's claim, released when this pack is dropped (every
+    /// destination handled it); see [`crate::ack`].
+    ack: Option<Ack>,
 }
 
 /// A shared pack.
@@ -35,6 +40,7 @@ impl Pack {
             signer: None,
             loops: 0,
             permit: None,
+            ack: None,
         }
     }
 
@@ -45,6 +51,7 @@ impl Pack {
             signer,
             loops,
             permit: Some(permit),
+            ack: None,
         }
     }
 
@@ -52,6 +59,12 @@ impl Pack {
     /// packs as they decode them and take permits when routing).
     pub(crate) fn attach(&mut self, permit: Permit) {
         self.permit = Some(permit);
+    }
+
+    /// Ties this pack to a producer's mark: the mark completes only once
+    /// this pack (and every other holding it) is dropped.
+    pub fn set_ack(&mut self, ack: Ack) {
+        self.ack = Some(ack);
     }
 }
 

@@ -17,6 +17,7 @@ use heka_proto::MessageView;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
+use crate::ack::Ack;
 use crate::config::PluginSpec;
 use crate::messages::{Drain, PluginExited, Route, Stop};
 use crate::pack::{Pack, PackRef};
@@ -209,6 +210,35 @@ impl StreamSink {
     /// Splits, decodes and routes every whole record in the buffer; with
     /// `eof`, also the trailing partial record per `deliver_incomplete_final`.
     pub async fn flush(&mut self, eof: bool) -> Result<(), PluginError> {
+        self.flush_acked(eof, |_| None).await
+    }
+
+    /// [`StreamSink::flush`] for a producer that checkpoints by
+    /// acknowledgement ([`crate::ack`]): once the records are cut, `mark`
+    /// gets the number of bytes left in the buffer (the partial record not
+    /// routed) and returns the Ack every routed pack then holds.
+    pub async fn flush_acked(
+        &mut self,
+        eof: bool,
+        mark: impl FnOnce(usize) -> Option<Ack>,
+    ) -> Result<(), PluginError> {
+        self.process(eof)?;
+        if let Some(ack) = mark(self.stream.buf.len()) {
+            for pack in &mut self.out {
+                // Packs reach here straight from the stream, unshared.
+                if let Some(fresh) = Arc::get_mut(pack) {
+                    fresh.set_ack(ack.clone());
+                }
+            }
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(&mut self.out);
+        self.cx.route(items).await
+    }
+
+    fn process(&mut self, eof: bool) -> Result<(), PluginError> {
         if let Err(err) = self.stream.process(eof, &mut self.out) {
             // Only a decoder fails a stream fatally. As in Heka (where a
             // SandboxDecoder returning > 0 stops hekad), that is fatal for
@@ -223,11 +253,7 @@ impl StreamSink {
             });
             return Err(err);
         }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let items = std::mem::take(&mut self.out);
-        self.cx.route(items).await
+        Ok(())
     }
 
     /// Reads `reader` to its end, routing records as they complete. When a
