@@ -170,9 +170,10 @@ impl Pipeline {
                 let stats = register(&spec);
                 let name: Arc<str> = spec.name.as_str().into();
                 let (e, st) = (env.clone(), Arc::clone(&stats));
+                let matcher = Arc::clone(&routing.matcher);
                 let addr = OutputRunner::start_in_arbiter(&place(), move |ctx| {
                     ctx.set_mailbox_capacity(chansize);
-                    OutputRunner::new(e, spec, output, encoder, framing, st)
+                    OutputRunner::new(e, spec, output, encoder, framing, st).with_matcher(matcher)
                 });
                 router_addr.do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
                 out_addrs.push((name, addr));

@@ -2,5 +2,6 @@
 
 mod config;
 mod dynamic;
+mod failure;
 mod pipeline;
 mod support;

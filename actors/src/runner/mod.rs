@@ -2,6 +2,7 @@
 //! `retries` back-off, and the guard that turns a plugin panic into a
 //! restart instead of a dead actor (actix does not supervise panics).
 
+pub mod failure;
 pub mod filter;
 pub mod input;
 pub mod output;

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
+use heka_grammar::Matcher;
 
 use crate::catalogue::Catalogue;
 use crate::config::{Globals, PluginSpec};
 use crate::messages::{Deliver, Drain, Reopen, Stop};
 use crate::pack::{EncodedBatch, PackRef};
 use crate::plugin::{BuildError, Encoder, Output, PluginError};
+use crate::runner::failure::{Failures, route_failures};
 use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error};
 use crate::stats::RunnerStats;
 
@@ -32,6 +34,7 @@ pub struct OutputRunner {
     spare: Option<EncodedBatch>,
     policy: RestartPolicy,
     exited: bool,
+    failures: Failures,
 }
 
 /// Builds the encoder an output's spec names and decides `use_framing`.
@@ -99,6 +102,13 @@ impl OutputRunner {
                 stats,
             },
             policy: RestartPolicy::new(spec.retries()),
+            failures: Failures::new(
+                spec.name.as_str().into(),
+                spec.type_name.as_str().into(),
+                &env.globals.hostname,
+                env.pid,
+                env.globals.max_message_loops,
+            ),
             env,
             spec,
             output: Some(output),
@@ -110,7 +120,17 @@ impl OutputRunner {
         }
     }
 
-    fn encode(&mut self, packs: Vec<PackRef>) -> EncodedBatch {
+    /// Gives the runner its output's matcher, so a failure message that
+    /// would come straight back is refused (see [`super::failure`]).
+    pub fn with_matcher(mut self, matcher: Arc<Matcher>) -> Self {
+        self.failures.set_matcher(matcher);
+        self
+    }
+
+    /// Encodes `packs` into one batch; what the encoder fails on is
+    /// returned with its error.
+    fn encode(&mut self, packs: Vec<PackRef>) -> (EncodedBatch, Vec<(PackRef, String)>) {
+        let mut failed = Vec::new();
         let mut batch = self.spare.take().unwrap_or_default();
         batch.clear();
         let max = self.env.globals.max_message_size as usize;
@@ -153,22 +173,22 @@ impl OutputRunner {
                 Err(err) => {
                     batch.data.truncate(start);
                     RunnerStats::add(&self.id.stats.errors, 1);
-                    RunnerStats::add(&self.id.stats.dropped, 1);
-                    tracing::warn!(plugin = %self.id.name, error = %err, "Encoding failed; message dropped.");
+                    tracing::warn!(plugin = %self.id.name, error = %err, "Encoding failed.");
+                    failed.push((pack, format!("encoding failed: {err}")));
                 }
             }
         }
         if let (Some(encoder), Some(stats)) = (&self.encoder, &self.encoder_stats) {
             stats.set_extra(encoder.report_fields());
         }
-        batch
+        (batch, failed)
     }
 
     /// Writes `batch` with the mailbox paused; retries, restarts and gives
     /// up per the plugin's answers and its `retries` table.
     fn write(&mut self, batch: EncodedBatch, ctx: &mut Context<Self>) {
         let Some(mut output) = self.output.take() else {
-            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
+            self.fail(batch, "the output is not running".into(), ctx);
             return;
         };
         let started = std::time::Instant::now();
@@ -215,9 +235,8 @@ impl OutputRunner {
                 Err(PluginError::Message(text)) => {
                     act.output = Some(output);
                     RunnerStats::add(&act.id.stats.errors, 1);
-                    RunnerStats::add(&act.id.stats.dropped, n);
-                    tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output dropped a batch.");
-                    act.recycle(batch);
+                    tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output failed a batch.");
+                    act.fail(batch, text.into_owned(), ctx);
                 }
                 Err(err) => {
                     drop(output);
@@ -225,6 +244,34 @@ impl OutputRunner {
                 }
             }
         }));
+    }
+
+    /// The output gave up on `batch`: its records are counted as dropped
+    /// here and routed as `heka.output-failure` messages.
+    fn fail(&mut self, mut batch: EncodedBatch, error: String, ctx: &mut Context<Self>) {
+        let packs = std::mem::take(&mut batch.packs);
+        self.recycle(batch);
+        self.fail_packs(packs.into_iter().map(|p| (p, error.clone())).collect(), ctx);
+    }
+
+    fn fail_packs(&mut self, failed: Vec<(PackRef, String)>, ctx: &mut Context<Self>) {
+        if failed.is_empty() {
+            return;
+        }
+        RunnerStats::add(&self.id.stats.dropped, failed.len() as u64);
+        let mut messages = Vec::with_capacity(failed.len());
+        let mut refused = 0;
+        for (pack, error) in failed {
+            let built = self.failures.build(std::slice::from_ref(&pack), &error);
+            messages.extend(built.messages);
+            refused += built.refused;
+        }
+        if refused > 0 {
+            tracing::error!(plugin = %self.id.name, records = refused, "Failed records lost: their heka.output-failure message would loop back.");
+        }
+        // Paused while routing: a failing output cannot pile up failures.
+        let (env, name) = (self.env.clone(), Arc::clone(&self.id.name));
+        ctx.wait(async move { route_failures(&env, &name, messages).await }.into_actor(self));
     }
 
     fn recycle(&mut self, mut batch: EncodedBatch) {
@@ -235,12 +282,12 @@ impl OutputRunner {
     fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
         RunnerStats::add(&self.id.stats.errors, 1);
         if self.env.past_shutdown_timeout() {
-            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
-            tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began; batch dropped.");
+            tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began.");
+            self.fail(batch, error, ctx);
             return;
         }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
-            RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
+            self.fail(batch, error.clone(), ctx);
             self.give_up(error);
             return;
         };
@@ -315,12 +362,19 @@ impl Handler<Deliver> for OutputRunner {
         let stats = &self.id.stats;
         stats.took_batch(msg.0.len());
         if self.exited {
-            RunnerStats::add(&stats.dropped, msg.0.len() as u64);
+            let failed = msg
+                .0
+                .into_iter()
+                .map(|p| (p, "the output exited".to_owned()));
+            self.fail_packs(failed.collect(), ctx);
             return;
         }
-        let batch = self.encode(msg.0);
+        let (batch, failed) = self.encode(msg.0);
+        self.fail_packs(failed, ctx);
         if !batch.is_empty() {
             self.write(batch, ctx);
+        } else {
+            self.recycle(batch);
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct Sink {
     pub writes: AtomicU64,
     /// While true, every write answers Retry (a peer that is down).
     pub refuse: AtomicBool,
+    /// While true, every write fails without retry (a rejected batch).
+    pub reject: AtomicBool,
+    /// The protobuf bytes of every delivered message, in order.
+    pub raw: Mutex<Vec<bytes::Bytes>>,
 }
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
@@ -228,6 +232,9 @@ impl Output for CaptureOutput {
             if self.sink.refuse.load(Ordering::SeqCst) {
                 return Err(PluginError::retry("capture output refuses"));
             }
+            if self.sink.reject.load(Ordering::SeqCst) {
+                return Err(PluginError::message("capture output rejects the batch"));
+            }
             if self.sink.panics.load(Ordering::SeqCst) > 0 {
                 self.sink.panics.fetch_sub(1, Ordering::SeqCst);
                 panic!("capture output panic");
@@ -237,8 +244,10 @@ impl Output for CaptureOutput {
                 return Err(PluginError::fatal("capture output failure"));
             }
             let mut got = self.sink.got.lock().unwrap();
+            let mut raw = self.sink.raw.lock().unwrap();
             for pack in &batch.packs {
                 got.push((text(pack.message.r#type()), text(pack.message.payload())));
+                raw.push(pack.message.raw().clone());
             }
             self.sink.writes.fetch_add(1, Ordering::SeqCst);
             Ok(())
