@@ -3,6 +3,7 @@
 
 mod cat;
 mod daemon;
+mod decoding;
 mod example;
 mod http;
 mod logstreamer;

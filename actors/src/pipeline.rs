@@ -20,6 +20,7 @@ use crate::plugin::BuildError;
 use crate::report::Report;
 use crate::router::Router;
 use crate::runner::Env;
+use crate::runner::decode::DecodePool;
 use crate::runner::input::InputRunner;
 use crate::runner::output::OutputRunner;
 use crate::stats::{RunnerStats, StatsTable};
@@ -127,6 +128,8 @@ impl Pipeline {
         let table = stats.clone();
         let router_addr = router.clone();
         let handle_globals = Arc::clone(&globals);
+        // The input's thread decodes its share itself: maxprocs - 1 more.
+        let decode_pool = (globals.maxprocs > 1).then(|| DecodePool::new(globals.maxprocs - 1));
         let supervisor = PipelineSupervisor::create(move |ctx| {
             let env = Env {
                 globals: Arc::clone(&globals),
@@ -147,6 +150,7 @@ impl Pipeline {
                     stats: table.clone(),
                 },
                 pid: std::process::id() as i32,
+                decode_pool,
             };
             let register = |spec: &PluginSpec| {
                 let s = table.register(

@@ -129,6 +129,14 @@ pub trait Decoder: Send {
     fn report_fields(&self) -> Vec<Metric> {
         Vec::new()
     }
+
+    /// True when each record decodes independently of the ones before it
+    /// (no state carried between records), so a stream may decode parts of
+    /// a read on several threads with separate instances, keeping record
+    /// order. False by default (a Lua decoder may keep state).
+    fn parallel(&self) -> bool {
+        false
+    }
 }
 
 /// Analyses matched messages and injects new ones (Heka's Filter).

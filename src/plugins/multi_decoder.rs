@@ -102,6 +102,10 @@ impl MultiDecoder {
 }
 
 impl Decoder for MultiDecoder {
+    fn parallel(&self) -> bool {
+        self.subs.iter().all(|(_, sub)| sub.parallel())
+    }
+
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let mut errors = Vec::new();
         let mut produced = Vec::new();

@@ -119,6 +119,10 @@ fn view_of(input: Incoming) -> Result<MessageView, PluginError> {
 }
 
 impl Decoder for PayloadRegexDecoder {
+    fn parallel(&self) -> bool {
+        true
+    }
+
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let view = view_of(input)?;
         let payload = view.payload();
@@ -196,6 +200,10 @@ impl ScribbleDecoder {
 }
 
 impl Decoder for ScribbleDecoder {
+    fn parallel(&self) -> bool {
+        true
+    }
+
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let view = view_of(input)?;
         let mut patch = Patch::default();

@@ -33,6 +33,10 @@ impl ProtobufDecoder {
 }
 
 impl Decoder for ProtobufDecoder {
+    fn parallel(&self) -> bool {
+        true
+    }
+
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let raw = match input {
             Incoming::Bytes(raw) => raw,

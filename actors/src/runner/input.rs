@@ -23,7 +23,7 @@ use crate::messages::{Drain, PluginExited, Route, Stop};
 use crate::pack::{Pack, PackRef};
 use crate::plugin::{BuildError, Input, PluginError};
 pub use crate::runner::stream::StreamDefaults;
-use crate::runner::stream::{Settings, Stream, StreamStats};
+use crate::runner::stream::{Parallel, Settings, Stream, StreamStats};
 use crate::runner::{Env, Identity, RestartPolicy, panic_error};
 use crate::stats::RunnerStats;
 
@@ -111,7 +111,22 @@ impl InputCx {
             decoder: decoder_spec.map(row),
         };
         let min_buffer = splitter_spec.common.min_buffer_size.unwrap_or(8 * 1024);
-        let stream = Stream::new(
+        let parallel = match (&env.decode_pool, decoder_spec, &decoder) {
+            // Heka's synchronous_decode = true asks for decoding inline.
+            (Some(pool), Some(spec), Some(decoder))
+                if decoder.parallel()
+                    && self.inner.spec.common.synchronous_decode != Some(true) =>
+            {
+                let (env, spec) = (env.clone(), spec.clone());
+                Some(Parallel {
+                    pool: pool.clone(),
+                    build: Box::new(move || env.catalogue.decoder(&spec, &env.globals, &env.specs)),
+                    spares: Vec::new(),
+                })
+            }
+            _ => None,
+        };
+        let mut stream = Stream::new(
             splitter,
             decoder,
             Arc::clone(&self.inner.settings),
@@ -119,6 +134,9 @@ impl InputCx {
             stats,
             min_buffer,
         );
+        if let Some(parallel) = parallel {
+            stream.set_parallel(parallel);
+        }
         Ok(StreamSink {
             cx: self.clone(),
             stream,
@@ -222,7 +240,7 @@ impl StreamSink {
         eof: bool,
         mark: impl FnOnce(usize) -> Option<Ack>,
     ) -> Result<(), PluginError> {
-        self.process(eof)?;
+        self.process(eof).await?;
         if let Some(ack) = mark(self.stream.buf.len()) {
             for pack in &mut self.out {
                 // Packs reach here straight from the stream, unshared.
@@ -238,8 +256,8 @@ impl StreamSink {
         self.cx.route(items).await
     }
 
-    fn process(&mut self, eof: bool) -> Result<(), PluginError> {
-        if let Err(err) = self.stream.process(eof, &mut self.out) {
+    async fn process(&mut self, eof: bool) -> Result<(), PluginError> {
+        if let Err(err) = self.stream.process(eof, &mut self.out).await {
             // Only a decoder fails a stream fatally. As in Heka (where a
             // SandboxDecoder returning > 0 stops hekad), that is fatal for
             // the whole daemon, not just this input.

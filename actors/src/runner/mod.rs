@@ -2,6 +2,7 @@
 //! `retries` back-off, and the guard that turns a plugin panic into a
 //! restart instead of a dead actor (actix does not supervise panics).
 
+pub mod decode;
 pub mod failure;
 pub mod filter;
 pub mod input;
@@ -52,6 +53,8 @@ pub struct Env {
     pub stopping: Arc<std::sync::OnceLock<std::time::Instant>>,
     /// hekad's pid, stamped on generated messages.
     pub pid: i32,
+    /// Threads decoding parts of streams' reads (`maxprocs > 1`).
+    pub decode_pool: Option<crate::runner::decode::DecodePool>,
 }
 
 impl Env {

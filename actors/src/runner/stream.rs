@@ -1,18 +1,19 @@
 //! One input stream's record pipeline: read buffer → splitter → (text records
-//! become messages) → decoder. Runs inline in the input's task; the caller
-//! routes what comes out. Bounded: a record never grows past the maximum
-//! record size (Heka's MAX_RECORD_SIZE), and every drop is counted.
+//! become messages) → decoder. Runs in the input's task, handing parts of a
+//! read to the decode pool when the decoder allows (see `decode.rs`); the
+//! caller routes what comes out, in record order. Bounded: a record never
+//! grows past the maximum record size (Heka's MAX_RECORD_SIZE), and every
+//! drop is counted.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use heka_proto::prost::Message as _;
-use heka_proto::write::{bytes_field, varint_field};
-use heka_proto::{Field, MessageView};
+use bytes::BytesMut;
+use heka_proto::Field;
+use tokio::sync::oneshot;
 
-use crate::pack::{Pack, PackRef, now_ns};
-use crate::plugin::{Decoder, Incoming, PluginError, SplitEvent, Splitter};
-use crate::runner::guarded;
+use crate::pack::PackRef;
+use crate::plugin::{BuildError, Decoder, PluginError, SplitEvent, Splitter};
+use crate::runner::decode::{DecodePool, Decoding, Record, TextHeader};
 use crate::stats::RunnerStats;
 
 /// Header fields stamped on messages made from text records.
@@ -47,6 +48,18 @@ pub(crate) struct StreamStats {
     pub decoder: Option<Arc<RunnerStats>>,
 }
 
+/// How a stream with a stateless decoder decodes in parallel: the shared
+/// pool, and how to build more instances of its decoder (one per part in
+/// flight, kept for the next read).
+pub(crate) struct Parallel {
+    pub pool: DecodePool,
+    pub build: Box<dyn Fn() -> Result<Box<dyn Decoder>, BuildError>>,
+    pub spares: Vec<Box<dyn Decoder>>,
+}
+
+/// The fewest records worth a part of their own.
+const MIN_PART: usize = 32;
+
 pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
     decoder: Option<Box<dyn Decoder>>,
@@ -54,10 +67,11 @@ pub(crate) struct Stream {
     pub defaults: StreamDefaults,
     /// Fields appended to every text record (ProcessInput's ExitStatus).
     pub fields: Vec<Field>,
-    stats: StreamStats,
+    stats: Arc<StreamStats>,
     pub buf: BytesMut,
-    decoded: Vec<MessageView>,
-    failed: Option<MessageView>,
+    /// Records cut from the buffer, not yet decoded.
+    records: Vec<Record>,
+    parallel: Option<Parallel>,
     /// Severity stamped on every text record (HttpInput's per-status one).
     pub severity: Option<i32>,
 }
@@ -77,34 +91,70 @@ impl Stream {
             settings,
             defaults,
             fields: Vec::new(),
-            stats,
+            stats: Arc::new(stats),
             buf: BytesMut::with_capacity(min_buffer),
-            decoded: Vec::new(),
-            failed: None,
+            records: Vec::new(),
+            parallel: None,
             severity: None,
         }
     }
 
+    /// Lets the stream decode parts of each read on `parallel`'s pool.
+    pub fn set_parallel(&mut self, parallel: Parallel) {
+        self.parallel = Some(parallel);
+    }
+
     /// Splits and decodes everything whole in the buffer, appending
-    /// packs (not yet holding a pool permit) to `out`. A decoder's `Fatal` error is returned
-    /// (the input restarts); other failures are counted and dropped.
-    pub fn process(&mut self, eof: bool, out: &mut Vec<PackRef>) -> Result<(), PluginError> {
+    /// packs (not yet holding a pool permit) to `out` in record order. A
+    /// decoder's `Fatal` error is returned (the input restarts); other
+    /// failures are counted and dropped.
+    pub async fn process(&mut self, eof: bool, out: &mut Vec<PackRef>) -> Result<(), PluginError> {
+        self.split(eof);
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let hostname = self.defaults.hostname.as_deref();
+        let logger = self.defaults.logger.as_deref();
+        let decoding = Decoding {
+            settings: Arc::clone(&self.settings),
+            stats: Arc::clone(&self.stats),
+            header: Arc::new(TextHeader::new(
+                hostname.unwrap_or(&self.settings.hostname),
+                logger.unwrap_or(&self.settings.input),
+                self.defaults.msg_type.as_deref(),
+                self.severity,
+                &self.fields,
+            )),
+            message_bytes: self.splitter.message_bytes(),
+        };
+        let records = std::mem::take(&mut self.records);
+        let result = match self.parallel.as_mut() {
+            Some(parallel) if records.len() >= 2 * MIN_PART => {
+                let decoder = self.decoder.as_mut();
+                decode_in_parts(parallel, decoder, &decoding, records, out).await
+            }
+            _ => decoding.run(self.decoder.as_mut(), records, out),
+        };
+        self.sample_decoder();
+        result
+    }
+
+    /// Cuts every whole record out of the buffer into `records`; what the
+    /// splitter drops is counted and logged here.
+    fn split(&mut self, eof: bool) {
         loop {
             let event = match self.splitter.split(&mut self.buf, eof) {
                 Some(event) => event,
                 None => match self.overflow(eof) {
                     Some(event) => event,
-                    None => {
-                        self.sample_decoder();
-                        return Ok(());
-                    }
+                    None => return,
                 },
             };
             match event {
                 SplitEvent::Record { data, signer } => {
                     RunnerStats::add(&self.stats.input.received, 1);
                     RunnerStats::add(&self.stats.splitter.processed, 1);
-                    self.record(data, signer, out)?;
+                    self.records.push((data, signer));
                 }
                 SplitEvent::Dropped { len, reason } => {
                     RunnerStats::add(&self.stats.input.dropped, 1);
@@ -159,135 +209,65 @@ impl Stream {
         }
         None
     }
-
-    fn record(
-        &mut self,
-        data: Bytes,
-        signer: Option<Bytes>,
-        out: &mut Vec<PackRef>,
-    ) -> Result<(), PluginError> {
-        let incoming = if self.splitter.message_bytes() {
-            Incoming::Bytes(data)
-        } else {
-            Incoming::Message(Box::new(self.text_message(data)))
-        };
-        let Some(decoder) = self.decoder.as_mut() else {
-            match incoming {
-                Incoming::Message(view) => out.push(unpooled(*view, signer)),
-                Incoming::Bytes(raw) => match MessageView::decode(raw) {
-                    Ok(view) => out.push(unpooled(view, signer)),
-                    Err(err) => self.decode_failed(None, &err.to_string()),
-                },
-            }
-            return Ok(());
-        };
-        let failed_text = match &incoming {
-            Incoming::Message(view) if self.settings.send_decode_failures => Some((**view).clone()),
-            _ => None,
-        };
-        let decoded = &mut self.decoded;
-        let result = guarded(|| decoder.decode(incoming, decoded));
-        if let Some(stats) = &self.stats.decoder {
-            RunnerStats::add(&stats.received, 1);
-            match &result {
-                Ok(()) => RunnerStats::add(&stats.processed, self.decoded.len() as u64),
-                Err(_) => RunnerStats::add(&stats.errors, 1),
-            }
-        }
-        match result {
-            Ok(()) => {
-                out.extend(
-                    self.decoded
-                        .drain(..)
-                        .map(|view| unpooled(view, signer.clone())),
-                );
-                Ok(())
-            }
-            Err(PluginError::Fatal(text)) => Err(PluginError::Fatal(text)),
-            Err(err) => {
-                self.decoded.clear();
-                self.decode_failed(failed_text, &err.to_string());
-                if let Some(view) = self.tagged_failure() {
-                    out.push(unpooled(view, signer));
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn decode_failed(&mut self, failed: Option<MessageView>, error: &str) {
-        if self.settings.log_decode_failures {
-            tracing::warn!(plugin = %self.settings.input, error = %error, "Decode failed.");
-        }
-        match failed {
-            Some(view) => {
-                let mut msg = view.to_message();
-                let error: String = error.chars().take(500).collect();
-                msg.fields.push(Field::boolean("decode_failure", true));
-                msg.fields.push(Field::string("decode_error", error));
-                self.failed = MessageView::from_message(&msg).ok();
-            }
-            None => {
-                RunnerStats::add(&self.stats.input.dropped, 1);
-                RunnerStats::add(&self.stats.input.errors, 1);
-                if let Some(stats) = &self.stats.decoder {
-                    RunnerStats::add(&stats.dropped, 1);
-                }
-            }
-        }
-    }
-
-    fn tagged_failure(&mut self) -> Option<MessageView> {
-        self.failed.take()
-    }
-
-    /// A text record as Heka makes it: new uuid, now, logger = the input's
-    /// name (or the stream's own logger), payload = the record, plus the
-    /// stream's hostname, type and extra fields.
-    /// The message a text record becomes, written as protobuf directly
-    /// (this runs once per record): a fresh v4 uuid, now, the stream's
-    /// type, logger, severity, hostname and extra fields, the record as
-    /// payload.
-    fn text_message(&self, payload: Bytes) -> MessageView {
-        let hostname = self
-            .defaults
-            .hostname
-            .as_deref()
-            .unwrap_or(&self.settings.hostname);
-        let logger = self
-            .defaults
-            .logger
-            .as_deref()
-            .unwrap_or(&self.settings.input);
-        let mut out = Vec::with_capacity(payload.len() + hostname.len() + logger.len() + 64);
-        let mut uuid = [0u8; 16];
-        fastrand::fill(&mut uuid);
-        uuid[6] = (uuid[6] & 0x0f) | 0x40;
-        uuid[8] = (uuid[8] & 0x3f) | 0x80;
-        bytes_field(1, &uuid, &mut out);
-        varint_field(2, now_ns() as u64, &mut out);
-        if let Some(t) = &self.defaults.msg_type {
-            bytes_field(3, t.as_bytes(), &mut out);
-        }
-        bytes_field(4, logger.as_bytes(), &mut out);
-        if let Some(severity) = self.severity {
-            varint_field(5, i64::from(severity) as u64, &mut out);
-        }
-        bytes_field(6, &payload, &mut out);
-        bytes_field(9, hostname.as_bytes(), &mut out);
-        for field in &self.fields {
-            bytes_field(10, &field.encode_to_vec(), &mut out);
-        }
-        MessageView::decode(Bytes::from(out)).expect("a message built from valid parts decodes")
-    }
 }
 
-/// A pack straight from the decoder, boxed once where it will live: the
-/// pool permit is attached in place when it is routed (a MessageView is a
-/// few hundred bytes; moving it through several vectors showed up as a
-/// tenth of the input's time in memmove).
-fn unpooled(view: MessageView, signer: Option<Bytes>) -> PackRef {
-    let mut pack = Pack::detached(view);
-    pack.signer = signer;
-    Arc::new(pack)
+/// Decodes `records` as up to `workers + 1` parts: all but the first go to
+/// the pool, each with a spare decoder instance, while this task decodes
+/// the first with the stream's own; the parts' packs are appended in order.
+async fn decode_in_parts(
+    parallel: &mut Parallel,
+    decoder: Option<&mut Box<dyn Decoder>>,
+    decoding: &Decoding,
+    mut records: Vec<Record>,
+    out: &mut Vec<PackRef>,
+) -> Result<(), PluginError> {
+    let parts = (parallel.pool.workers() + 1).min(records.len() / MIN_PART);
+    let size = records.len().div_ceil(parts);
+    let mut rest = records.split_off(size);
+    debug_assert!(parts >= 2);
+    let mut pending = Vec::with_capacity(parts - 1);
+    while !rest.is_empty() {
+        let spare = match parallel.spares.pop() {
+            Some(spare) => spare,
+            None => match (parallel.build)() {
+                Ok(built) => built,
+                Err(err) => {
+                    // Built once already, so this should not happen; the
+                    // stream's own decoder takes what is left, last.
+                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
+                    break;
+                }
+            },
+        };
+        let tail = rest.split_off(size.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        let (tx, rx) = oneshot::channel();
+        let job_decoding = decoding.clone();
+        parallel.pool.run(Box::new(move || {
+            let mut spare = spare;
+            let mut packs = Vec::with_capacity(part.len());
+            let result = job_decoding.run(Some(&mut spare), part, &mut packs);
+            let _ = tx.send((spare, packs, result));
+        }));
+        pending.push(rx);
+    }
+    let mut decoder = decoder;
+    let mut result = decoding.run(decoder.as_deref_mut(), records, out);
+    for rx in pending {
+        let Ok((spare, packs, part_result)) = rx.await else {
+            // A worker panicked outside the decoder's guard: its part is
+            // gone, which must not pass silently.
+            result = result.and(Err(PluginError::fatal("a decode thread failed")));
+            continue;
+        };
+        parallel.spares.push(spare);
+        if result.is_ok() {
+            out.extend(packs);
+            result = part_result;
+        }
+    }
+    if result.is_ok() && !rest.is_empty() {
+        result = decoding.run(decoder, rest, out);
+    }
+    result
 }
