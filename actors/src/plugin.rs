@@ -15,6 +15,7 @@ use crate::config::{Globals, PluginSpec};
 use crate::pack::{EncodedBatch, Pack};
 use crate::report::Metric;
 
+pub use crate::runner::decode::TextRecord;
 pub use crate::runner::filter::{FilterCx, InjectError};
 pub use crate::runner::input::{InputCx, StreamDefaults, StreamSink};
 
@@ -114,9 +115,28 @@ pub trait Splitter: Send {
 pub enum Incoming {
     /// A record of protobuf message bytes (`use_message_bytes = true`).
     Bytes(Bytes),
-    /// A text record already made into a message: payload = the record,
-    /// with uuid, timestamp, logger and the input's hostname/type defaults.
+    /// A message (what an earlier decoder of a MultiDecoder produced, or a
+    /// test's).
     Message(Box<MessageView>),
+    /// A text record with the headers its stream stamps on it. Heka made
+    /// it a message first (payload = the record, a fresh uuid, now, the
+    /// stream's logger, type and hostname); [`TextRecord::message`] does
+    /// that, and a decoder that rewrites the message anyway can skip it
+    /// and write its result in one pass from the parts.
+    Text(TextRecord),
+}
+
+impl Incoming {
+    /// The record as a message: bytes decoded, text made into Heka's
+    /// text-record message.
+    pub fn into_message(self) -> Result<MessageView, PluginError> {
+        match self {
+            Incoming::Message(view) => Ok(*view),
+            Incoming::Text(text) => Ok(text.message()),
+            Incoming::Bytes(raw) => MessageView::decode(raw)
+                .map_err(|e| PluginError::message(format!("protobuf decode failed: {e}"))),
+        }
+    }
 }
 
 /// Turns records into messages (Heka's Decoder), 0..n messages per record.

@@ -114,7 +114,7 @@ impl Template {
     /// gives a group's text) to `out`.
     pub fn render<'c>(
         &self,
-        msg: &MessageView,
+        msg: Option<&MessageView>,
         caps: &dyn Fn(usize) -> Option<&'c [u8]>,
         out: &mut Vec<u8>,
     ) {
@@ -122,7 +122,11 @@ impl Template {
             match part {
                 Part::Text(t) => out.extend_from_slice(t.as_bytes()),
                 Part::Capture(i) => out.extend_from_slice(caps(*i).unwrap_or_default()),
-                Part::Header(h) => header_text(msg, *h, out),
+                Part::Header(h) => {
+                    if let Some(msg) = msg {
+                        header_text(msg, *h, out)
+                    }
+                }
             }
         }
     }
@@ -216,11 +220,21 @@ impl MessageFields {
         self.entries.is_empty()
     }
 
-    /// Applies every entry to `patch` (for `view`); `layout` reads a
-    /// `Timestamp` header, `severity` maps a `Severity` text.
+    /// True when a template reads the message's headers (`%Hostname%`):
+    /// then a text record must be made a message before the patch.
+    pub fn needs_message(&self) -> bool {
+        self.entries.iter().any(|(_, value)| match value {
+            Value::Text(t) => t.0.iter().any(|part| matches!(part, Part::Header(_))),
+            _ => false,
+        })
+    }
+
+    /// Applies every entry to `patch` (for `view`, which templates reading
+    /// headers need; see [`MessageFields::needs_message`]); `layout` reads
+    /// a `Timestamp` header, `severity` maps a `Severity` text.
     pub fn apply<'c>(
         &self,
-        view: &MessageView,
+        view: Option<&MessageView>,
         caps: &dyn Fn(usize) -> Option<&'c [u8]>,
         layout: &Layout,
         severity: &dyn Fn(&[u8]) -> Option<i32>,
@@ -345,7 +359,7 @@ mod tests {
         let t = Template::new("%Type%-%status% 100% %nope% %% %status", &capture);
         let mut out = Vec::new();
         let caps = |i: usize| (i == 1).then_some(&b"200"[..]);
-        t.render(&view(), &caps, &mut out);
+        t.render(Some(&view()), &caps, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "logfile-200 100% %nope% %% %status"
@@ -370,7 +384,7 @@ mod tests {
         let v = view();
         let mut patch = Patch::default();
         fields
-            .apply(&v, &caps, &layout, &severity, 0, &mut patch)
+            .apply(Some(&v), &caps, &layout, &severity, 0, &mut patch)
             .unwrap();
         // Read back through prost, an independent decoder.
         let m = Message::decode(patch.apply(&v).unwrap().raw().clone()).unwrap();
@@ -411,7 +425,7 @@ mod tests {
             let fields = MessageFields::new(&table, &capture).unwrap();
             let caps = |_: usize| Some(&b"zz"[..]);
             let err = fields
-                .apply(&v, &caps, &layout, &none, 0, &mut Patch::default())
+                .apply(Some(&v), &caps, &layout, &none, 0, &mut Patch::default())
                 .unwrap_err();
             assert!(err.contains(text), "{err}");
         }

@@ -109,6 +109,11 @@ impl Decoder for MultiDecoder {
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
         let mut errors = Vec::new();
         let mut produced = Vec::new();
+        // Every sub sees the same message (one uuid and timestamp).
+        let input = match input {
+            Incoming::Text(text) => Incoming::Message(Box::new(text.message())),
+            other => other,
+        };
         if !self.all {
             for i in 0..self.subs.len() {
                 produced.clear();
@@ -151,14 +156,7 @@ impl Decoder for MultiDecoder {
             return Err(PluginError::message(errors.join("; ")));
         }
         for item in current {
-            match item {
-                Incoming::Message(view) => out.push(*view),
-                Incoming::Bytes(raw) => {
-                    out.push(MessageView::decode(raw).map_err(|e| {
-                        PluginError::message(format!("protobuf decode failed: {e}"))
-                    })?)
-                }
-            }
+            out.push(item.into_message()?);
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::now_ns;
-use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError};
+use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError, TextRecord};
 use heka_proto::MessageView;
 use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
@@ -110,11 +110,44 @@ impl PayloadRegexDecoder {
     }
 }
 
-fn view_of(input: Incoming) -> Result<MessageView, PluginError> {
-    match input {
-        Incoming::Message(view) => Ok(*view),
-        Incoming::Bytes(raw) => MessageView::decode(raw)
-            .map_err(|e| PluginError::message(format!("protobuf decode failed: {e}"))),
+/// What a text decoder starts from: the text record itself when nothing
+/// needs its message (one pass), else the message.
+// One lives on the stack per record; boxing the view would cost an
+// allocation per record instead.
+#[allow(clippy::large_enum_variant)]
+enum Base {
+    Text(TextRecord),
+    View(MessageView),
+}
+
+impl Base {
+    fn of(input: Incoming, needs_message: bool) -> Result<Base, PluginError> {
+        match input {
+            Incoming::Text(text) if !needs_message => Ok(Base::Text(text)),
+            other => other.into_message().map(Base::View),
+        }
+    }
+
+    fn payload(&self) -> &[u8] {
+        match self {
+            Base::Text(text) => text.payload(),
+            Base::View(view) => view.payload(),
+        }
+    }
+
+    fn view(&self) -> Option<&MessageView> {
+        match self {
+            Base::Text(_) => None,
+            Base::View(view) => Some(view),
+        }
+    }
+
+    fn patched(&self, patch: &Patch) -> Result<MessageView, PluginError> {
+        match self {
+            Base::Text(text) => patch.apply_text(text),
+            Base::View(view) => patch.apply(view),
+        }
+        .map_err(|e| PluginError::message(format!("message too large: {e}")))
     }
 }
 
@@ -124,8 +157,8 @@ impl Decoder for PayloadRegexDecoder {
     }
 
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
-        let view = view_of(input)?;
-        let payload = view.payload();
+        let base = Base::of(input, self.fields.needs_message())?;
+        let payload = base.payload();
         if self.regex.captures_read(&mut self.locs, payload).is_none() {
             let shown = &payload[..payload.len().min(200)];
             let text = format!("no match: {:?}", String::from_utf8_lossy(shown));
@@ -163,12 +196,9 @@ impl Decoder for PayloadRegexDecoder {
             });
         }
         self.fields
-            .apply(&view, &caps, &self.layout, &severity, now, patch)
+            .apply(base.view(), &caps, &self.layout, &severity, now, patch)
             .map_err(PluginError::message)?;
-        let decoded = patch
-            .apply(&view)
-            .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
-        out.push(decoded);
+        out.push(base.patched(patch)?);
         Ok(())
     }
 }
@@ -205,11 +235,11 @@ impl Decoder for ScribbleDecoder {
     }
 
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
-        let view = view_of(input)?;
+        let base = Base::of(input, self.fields.needs_message())?;
         let mut patch = Patch::default();
         self.fields
             .apply(
-                &view,
+                base.view(),
                 &|_| None,
                 &self.layout,
                 &|_| None,
@@ -217,10 +247,7 @@ impl Decoder for ScribbleDecoder {
                 &mut patch,
             )
             .map_err(PluginError::message)?;
-        let decoded = patch
-            .apply(&view)
-            .map_err(|e| PluginError::message(format!("message too large: {e}")))?;
-        out.push(decoded);
+        out.push(base.patched(&patch)?);
         Ok(())
     }
 }

@@ -43,6 +43,7 @@ impl Decoder for ProtobufDecoder {
             // Heka decodes the pack's MsgBytes; for a record that a text
             // splitter delivered, those are the record, i.e. the payload.
             Incoming::Message(view) => payload_bytes(&view),
+            Incoming::Text(text) => text.payload().clone(),
         };
         let view = MessageView::decode(raw)
             .map_err(|err| PluginError::message(format!("protobuf decode failed: {err}")))?;

@@ -28,13 +28,78 @@ pub(crate) type Record = (Bytes, Option<Bytes>);
 
 /// The headers a stream stamps on its text records, encoded once per read
 /// instead of once per record.
+#[derive(Debug)]
 pub(crate) struct TextHeader {
-    pub hostname: Bytes,
-    pub logger: Bytes,
-    pub msg_type: Option<Bytes>,
-    pub severity: Option<i32>,
+    hostname: Bytes,
+    logger: Bytes,
+    msg_type: Option<Bytes>,
+    severity: Option<i32>,
     /// The stream's extra fields, already encoded as message fields.
-    pub fields: Vec<u8>,
+    fields: Vec<u8>,
+}
+
+/// A text record and the headers its stream stamps on it (see
+/// [`Incoming::Text`]).
+#[derive(Debug, Clone)]
+pub struct TextRecord {
+    payload: Bytes,
+    header: Arc<TextHeader>,
+}
+
+impl TextRecord {
+    /// A text record with the headers a stream would stamp on it (tests,
+    /// embedders driving a decoder themselves).
+    pub fn new(
+        payload: Bytes,
+        hostname: &str,
+        logger: &str,
+        msg_type: Option<&str>,
+        severity: Option<i32>,
+        fields: &[Field],
+    ) -> TextRecord {
+        TextRecord {
+            payload,
+            header: Arc::new(TextHeader::new(
+                hostname, logger, msg_type, severity, fields,
+            )),
+        }
+    }
+
+    /// The record's bytes, the message's payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// The message Heka makes of it: a fresh v4 uuid, now, the headers.
+    pub fn message(&self) -> MessageView {
+        self.header.message(&self.payload)
+    }
+
+    /// The stream's hostname (hekad's, or the peer's).
+    pub fn hostname(&self) -> &[u8] {
+        &self.header.hostname
+    }
+
+    /// The stream's logger (the input's name unless the input set one).
+    pub fn logger(&self) -> &[u8] {
+        &self.header.logger
+    }
+
+    /// The stream's message type, if it sets one.
+    pub fn msg_type(&self) -> Option<&[u8]> {
+        self.header.msg_type.as_deref()
+    }
+
+    /// The stream's severity, if it sets one.
+    pub fn severity(&self) -> Option<i32> {
+        self.header.severity
+    }
+
+    /// The stream's extra fields, encoded as the message's field entries
+    /// (tag 10), to be appended as they are.
+    pub fn encoded_fields(&self) -> &[u8] {
+        &self.header.fields
+    }
 }
 
 impl TextHeader {
@@ -122,20 +187,20 @@ impl Decoding {
         let incoming = if self.message_bytes {
             Incoming::Bytes(data)
         } else {
-            Incoming::Message(Box::new(self.header.message(&data)))
+            Incoming::Text(TextRecord {
+                payload: data,
+                header: Arc::clone(&self.header),
+            })
         };
         let Some(decoder) = decoder else {
-            match incoming {
-                Incoming::Message(view) => out.push(unpooled(*view, signer)),
-                Incoming::Bytes(raw) => match MessageView::decode(raw) {
-                    Ok(view) => out.push(unpooled(view, signer)),
-                    Err(err) => self.failed(None, &err.to_string(), signer, out),
-                },
+            match incoming.into_message() {
+                Ok(view) => out.push(unpooled(view, signer)),
+                Err(err) => self.failed(None, &err.to_string(), signer, out),
             }
             return Ok(());
         };
         let failed_text = match &incoming {
-            Incoming::Message(view) if self.settings.send_decode_failures => Some((**view).clone()),
+            Incoming::Text(text) if self.settings.send_decode_failures => Some(text.clone()),
             _ => None,
         };
         decoded.clear();
@@ -165,7 +230,7 @@ impl Decoding {
     /// (`send_decode_failures`, text records) or counted as dropped.
     fn failed(
         &self,
-        text: Option<MessageView>,
+        text: Option<TextRecord>,
         error: &str,
         signer: Option<Bytes>,
         out: &mut Vec<PackRef>,
@@ -173,8 +238,8 @@ impl Decoding {
         if self.settings.log_decode_failures {
             tracing::warn!(plugin = %self.settings.input, error = %error, "Decode failed.");
         }
-        let tagged = text.and_then(|view| {
-            let mut msg = view.to_message();
+        let tagged = text.and_then(|text| {
+            let mut msg = text.message().to_message();
             let error: String = error.chars().take(500).collect();
             msg.fields.push(Field::boolean("decode_failure", true));
             msg.fields.push(Field::string("decode_error", error));

@@ -4,6 +4,8 @@
 //! buffer and one index, not an allocation per field.
 
 use bytes::Bytes;
+use heka_actors::pack::now_ns;
+use heka_actors::plugin::TextRecord;
 use heka_proto::prost::Message as _;
 use heka_proto::prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use heka_proto::write::{bytes_field, varint_field};
@@ -98,40 +100,98 @@ impl Patch {
         bytes_field(value_tag, value, out);
     }
 
-    /// The message `view` with this patch applied.
+    /// The message `view` becomes with this patch: its headers unless
+    /// patched, its fields, then the patch's fields.
     pub fn apply(&self, view: &MessageView) -> Result<MessageView, WireError> {
-        let mut out = Vec::with_capacity(view.raw().len() + self.fields.len() + 64);
-        bytes_field(
-            1,
-            self.uuid.as_ref().map_or(view.uuid(), |u| &u[..]),
-            &mut out,
-        );
-        varint_field(
-            2,
-            self.timestamp.unwrap_or(view.timestamp()) as u64,
-            &mut out,
-        );
+        let parts = Parts {
+            uuid: view.uuid(),
+            timestamp: view.timestamp(),
+            r#type: view.r#type(),
+            logger: view.logger(),
+            severity: view.severity(),
+            payload: view.payload(),
+            env_version: view.env_version(),
+            pid: view.pid(),
+            hostname: view.hostname(),
+        };
+        self.write(parts, view.raw().len(), |out| {
+            for field in view.fields() {
+                bytes_field(10, &field.to_field().encode_to_vec(), out);
+            }
+        })
+    }
+
+    /// The message a text record becomes with this patch, in one pass: the
+    /// same message as [`Patch::apply`] on the record's text message (a
+    /// fresh uuid, now, the stream's headers), without building that one.
+    pub fn apply_text(&self, text: &TextRecord) -> Result<MessageView, WireError> {
+        let mut uuid = [0u8; 16];
+        if self.uuid.is_none() {
+            fastrand::fill(&mut uuid);
+            uuid[6] = (uuid[6] & 0x0f) | 0x40;
+            uuid[8] = (uuid[8] & 0x3f) | 0x80;
+        }
+        let parts = Parts {
+            uuid: &uuid,
+            timestamp: if self.timestamp.is_none() {
+                now_ns()
+            } else {
+                0
+            },
+            r#type: text.msg_type().unwrap_or_default(),
+            logger: text.logger(),
+            severity: text.severity().unwrap_or(7),
+            payload: text.payload(),
+            env_version: b"",
+            pid: 0,
+            hostname: text.hostname(),
+        };
+        self.write(parts, text.payload().len(), |out| {
+            out.extend_from_slice(text.encoded_fields())
+        })
+    }
+
+    fn write(
+        &self,
+        old: Parts<'_>,
+        size: usize,
+        old_fields: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<MessageView, WireError> {
+        let mut out = Vec::with_capacity(size + self.fields.len() + 96);
+        bytes_field(1, self.uuid.as_ref().map_or(old.uuid, |u| &u[..]), &mut out);
+        varint_field(2, self.timestamp.unwrap_or(old.timestamp) as u64, &mut out);
         let text = |tag, new: &Option<Vec<u8>>, old: &[u8], out: &mut Vec<u8>| {
             let value = new.as_deref().unwrap_or(old);
             if !value.is_empty() {
                 bytes_field(tag, value, out);
             }
         };
-        text(3, &self.r#type, view.r#type(), &mut out);
-        text(4, &self.logger, view.logger(), &mut out);
-        let severity = self.severity.unwrap_or(view.severity());
+        text(3, &self.r#type, old.r#type, &mut out);
+        text(4, &self.logger, old.logger, &mut out);
+        let severity = self.severity.unwrap_or(old.severity);
         varint_field(5, i64::from(severity) as u64, &mut out);
-        text(6, &self.payload, view.payload(), &mut out);
-        text(7, &self.env_version, view.env_version(), &mut out);
-        let pid = self.pid.unwrap_or(view.pid());
+        text(6, &self.payload, old.payload, &mut out);
+        text(7, &self.env_version, old.env_version, &mut out);
+        let pid = self.pid.unwrap_or(old.pid);
         if pid != 0 {
             varint_field(8, i64::from(pid) as u64, &mut out);
         }
-        text(9, &self.hostname, view.hostname(), &mut out);
-        for field in view.fields() {
-            bytes_field(10, &field.to_field().encode_to_vec(), &mut out);
-        }
+        text(9, &self.hostname, old.hostname, &mut out);
+        old_fields(&mut out);
         out.extend_from_slice(&self.fields);
         MessageView::decode(Bytes::from(out))
     }
+}
+
+/// The headers a patch starts from.
+struct Parts<'a> {
+    uuid: &'a [u8],
+    timestamp: i64,
+    r#type: &'a [u8],
+    logger: &'a [u8],
+    severity: i32,
+    payload: &'a [u8],
+    env_version: &'a [u8],
+    pid: i32,
+    hostname: &'a [u8],
 }

@@ -132,3 +132,61 @@ fn scribble_writes_fixed_values() {
     );
     assert_eq!(out[0].payload(), b"anything");
 }
+
+/// The one-pass path (a text record patched directly) writes the message
+/// the two-pass path writes from the record's text message, but its uuid.
+#[test]
+fn a_text_record_decodes_to_the_message_its_text_message_would() {
+    let fields = [heka_proto::Field::integer("ExitStatus", 3)];
+    let record = TextRecord::new(
+        Bytes::from_static(b"GET 404 /missing"),
+        "web1",
+        "access",
+        Some("logfile"),
+        Some(6),
+        &fields,
+    );
+    for (type_name, options) in [
+        (
+            "PayloadRegexDecoder",
+            "match_regex = '^(?P<method>[A-Z]+) (?P<status>\\d+) (?P<Payload>.*)'\n\
+             [message_fields]\nType = 'web'\nmethod = '%method%'\n'status|B' = '%status%'\n",
+        ),
+        (
+            "ScribbleDecoder",
+            "[message_fields]\nEnvVersion = '2'\nkind = 'fixed'\n",
+        ),
+    ] {
+        let mut dec = decoder(type_name, options).unwrap();
+        let decode = |dec: &mut Box<dyn Decoder>, input| {
+            let mut out = Vec::new();
+            dec.decode(input, &mut out).unwrap();
+            let mut msg = out.pop().unwrap().to_message();
+            msg.uuid = Bytes::new();
+            msg
+        };
+        let text_message = record.message();
+        let mut one_pass = decode(&mut dec, Incoming::Text(record.clone()));
+        let two_pass = decode(&mut dec, Incoming::Message(Box::new(text_message.clone())));
+        assert!(
+            one_pass.timestamp >= text_message.timestamp(),
+            "{type_name}"
+        );
+        one_pass.timestamp = two_pass.timestamp;
+        assert_eq!(one_pass, two_pass, "{type_name}");
+        assert_eq!(one_pass.hostname.as_deref(), Some(&b"web1"[..]));
+    }
+}
+
+#[test]
+fn templates_reading_headers_see_the_text_records_message() {
+    let mut dec = decoder(
+        "ScribbleDecoder",
+        "[message_fields]\nwhere = '%Hostname%/%Logger%'\n",
+    )
+    .unwrap();
+    let record = TextRecord::new(Bytes::from_static(b"x"), "web1", "access", None, None, &[]);
+    let mut out = Vec::new();
+    dec.decode(Incoming::Text(record), &mut out).unwrap();
+    assert_eq!(text(&out[0], "where"), "web1/access");
+}

@@ -70,11 +70,7 @@ impl SandboxDecoder {
 
 impl Decoder for SandboxDecoder {
     fn decode(&mut self, input: Incoming, out: &mut Vec<MessageView>) -> Result<(), PluginError> {
-        let original = match input {
-            Incoming::Message(view) => *view,
-            Incoming::Bytes(bytes) => MessageView::decode(bytes)
-                .map_err(|e| PluginError::message(format!("invalid message bytes: {e}")))?,
-        };
+        let original = input.into_message()?;
         let mut sink = DecoderSink {
             original: &original,
             out: Vec::new(),
