@@ -12,5 +12,6 @@ mod sample_data;
 mod sandbox;
 mod sandbox_manager;
 mod scripts;
+mod soak;
 mod support;
 mod tools;
