@@ -4,6 +4,7 @@
 mod cat;
 mod daemon;
 mod example;
+mod hostile;
 mod http;
 mod logstreamer;
 mod netplugins;
