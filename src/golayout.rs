@@ -178,7 +178,9 @@ pub(crate) fn lex(layout: &str) -> Vec<Chunk> {
     let mut literal = Vec::new();
     let mut i = 0;
     'scan: while i < bytes.len() {
-        let rest = &layout[i..];
+        // Bytes, not `&str`: literal text may hold multi-byte characters,
+        // and every token is ASCII.
+        let rest = &bytes[i..];
         // A fraction: `.` or `,` then 0s, or 9s, not followed by a digit.
         if let (b'.' | b',', Some(&digit @ (b'0' | b'9'))) = (bytes[i], bytes.get(i + 1)) {
             let digits = bytes[i + 1..].iter().take_while(|b| **b == digit).count();
@@ -194,9 +196,9 @@ pub(crate) fn lex(layout: &str) -> Vec<Chunk> {
             }
         }
         for (name, token) in TOKENS {
-            if rest.starts_with(name) {
+            if rest.starts_with(name.as_bytes()) {
                 // Go reads `Jan`+letters as literal text ("Janet").
-                let next = rest.as_bytes().get(name.len());
+                let next = rest.get(name.len());
                 if matches!(token, Token::Month | Token::WeekDay)
                     && next.is_some_and(u8::is_ascii_lowercase)
                 {

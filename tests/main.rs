@@ -1,10 +1,12 @@
 //! The integration tests of the hekad package, in one binary: the tools run
 //! as real child processes on real files and real sockets.
 
+mod build_props;
 mod cat;
 mod daemon;
 mod decoding;
 mod example;
+mod hostile;
 mod http;
 mod logstreamer;
 mod netplugins;

@@ -1,6 +1,7 @@
 //! heka-actors integration tests.
 
 mod config;
+mod config_props;
 mod dynamic;
 mod failure;
 mod pipeline;

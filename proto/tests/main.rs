@@ -1,5 +1,6 @@
 //! The integration tests of heka-proto, in one binary.
 
+mod chunking;
 mod generated;
 mod hostile;
 mod socket;

@@ -182,3 +182,43 @@ fn nan_doubles_read_the_same() {
     odd[at] ^= 0x01;
     agree(&odd).unwrap();
 }
+
+#[test]
+fn nesting_far_past_the_limit_is_rejected_without_overflowing_the_stack() {
+    // 100 000 start-group tags, in the message and inside a field: both
+    // readers stop at their recursion limit instead of recursing on.
+    let deep = vec![0x7b; 100_000];
+    agree(&deep).unwrap();
+    assert!(MessageView::decode(Bytes::from(deep.clone())).is_err());
+    let mut m = vec![0x52, 0xa3, 0x8d, 0x06, 0x0a, 0x01, b'x']; // field of 100 003 bytes
+    m.extend(&deep);
+    agree(&m).unwrap();
+}
+
+#[test]
+fn lengths_announcing_more_than_there_is_are_rejected() {
+    // Length prefixes up to u64::MAX, on a header and inside a field: no
+    // allocation by announced size, no arithmetic overflow.
+    for len in [
+        &[0x80, 0x80, 0x80, 0x80, 0x10][..],
+        &[0xff, 0xff, 0xff, 0xff, 0x0f],
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        // An over-long varint (11 bytes).
+        &[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ],
+    ] {
+        let mut payload = vec![0x32];
+        payload.extend(len);
+        payload.extend(b"short");
+        agree(&payload).unwrap();
+        assert!(MessageView::decode(Bytes::from(payload)).is_err());
+        let mut inner = vec![0x0a, 0x01, b'n', 0x22];
+        inner.extend(len);
+        inner.extend(b"short");
+        let mut field = vec![0x52, inner.len() as u8];
+        field.extend(inner);
+        agree(&field).unwrap();
+        assert!(MessageView::decode(Bytes::from(field)).is_err());
+    }
+}

@@ -147,3 +147,26 @@ fn fractions_epochs_and_mistakes() {
         assert!(err.to_string().contains("2006-01-02 15:04:05"), "{err}");
     }
 }
+
+#[test]
+fn literal_text_may_hold_any_characters() {
+    // Non-ASCII text around the tokens (a Chinese date, an emoji) used to
+    // panic the lexer, which sliced the layout at every byte.
+    let layout = Layout::new("2006年01月02日 15:04 🕒", "UTC").unwrap();
+    let text = "2025年11月24日 16:00 🕒";
+    assert_eq!(
+        layout.parse(text.as_bytes(), NOW).unwrap(),
+        NOW / 1_000_000_000 / 86_400 * 86_400 * 1_000_000_000 + 16 * 3_600_000_000_000
+    );
+    let mut out = String::new();
+    format::GoLayout::new("2006年01月02日 15:04 🕒").format_into(&mut out, NOW);
+    assert_eq!(
+        out,
+        jiff::Timestamp::from_nanosecond(NOW.into())
+            .unwrap()
+            .strftime("%Y年%m月%d日 %H:%M 🕒")
+            .to_string()
+    );
+    // A layout that is one multi-byte character.
+    assert!(Layout::new("𞸧", "UTC").is_ok());
+}

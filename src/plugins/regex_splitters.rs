@@ -17,6 +17,11 @@
 //! `\tat ...` lines), up to `max_lines` (99) lines per record. A record is
 //! complete when the next line does not continue it, so the last record of
 //! a live stream waits for the next line (or the end of the stream).
+//!
+//! Neither delivers a record ending past the record size limit (see
+//! [`super::splitters`]): RegexSplitter leaves such a record to the runner,
+//! which cuts off and counts its over-long start; PatternGroupingSplitter
+//! ends a group at the last whole line within the limit.
 
 use bytes::BytesMut;
 use heka_actors::config::{Globals, PluginSpec};
@@ -61,11 +66,12 @@ pub struct RegexSplitter {
     has_group: bool,
     eol: bool,
     message_bytes: bool,
+    max_record: usize,
 }
 
 impl RegexSplitter {
     /// Builds the splitter `spec` describes.
-    pub fn build(spec: &PluginSpec, _: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
+    pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
         let cfg: RegexSplitterConfig = options(spec)?;
         let delimiter = compile(spec, "delimiter", &cfg.delimiter)?;
         let groups = delimiter.captures_len() - 1;
@@ -80,6 +86,7 @@ impl RegexSplitter {
             has_group: groups == 1,
             eol: cfg.delimiter_eol,
             message_bytes: spec.common.use_message_bytes.unwrap_or(false),
+            max_record: super::splitters::record_limit(globals),
         }))
     }
 }
@@ -106,6 +113,9 @@ impl Splitter for RegexSplitter {
                 Some(ref g) if !self.eol => (whole.start, g.start),
                 Some(ref g) => (whole.start + g.len(), whole.end),
             };
+            if consumed > self.max_record {
+                return None;
+            }
             if end == 0 {
                 if consumed > 0 {
                     let _ = buf.split_to(consumed);
@@ -158,11 +168,12 @@ pub struct PatternGroupingSplitter {
     delimiter: Regex,
     grouping: Regex,
     max_lines: usize,
+    max_record: usize,
 }
 
 impl PatternGroupingSplitter {
     /// Builds the splitter `spec` describes.
-    pub fn build(spec: &PluginSpec, _: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
+    pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
         let cfg: PatternGroupingSplitterConfig = options(spec)?;
         if cfg.max_lines == 0 {
             return Err(BuildError::invalid(spec, "max_lines must be at least 1"));
@@ -171,6 +182,7 @@ impl PatternGroupingSplitter {
             delimiter: compile(spec, "delimiter", &cfg.delimiter)?,
             grouping: compile(spec, "grouping", &cfg.grouping)?,
             max_lines: cfg.max_lines,
+            max_record: super::splitters::record_limit(globals),
         }))
     }
 
@@ -188,6 +200,9 @@ impl PatternGroupingSplitter {
 impl Splitter for PatternGroupingSplitter {
     fn split(&mut self, buf: &mut BytesMut, eof: bool) -> Option<SplitEvent> {
         let mut end = self.line_end(buf, 0, eof)?;
+        if end > self.max_record {
+            return None;
+        }
         let mut lines = 1;
         while lines < self.max_lines {
             if end == buf.len() {
@@ -198,7 +213,7 @@ impl Splitter for PatternGroupingSplitter {
                 break;
             }
             let next = self.line_end(buf, end, eof)?;
-            if !self.grouping.is_match(&buf[end..next]) {
+            if next > self.max_record || !self.grouping.is_match(&buf[end..next]) {
                 break;
             }
             end = next;

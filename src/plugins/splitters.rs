@@ -3,7 +3,16 @@
 //! record then becomes a message (payload = record, or the record decoded as
 //! protobuf when `use_message_bytes` is on) and goes to the decoder. The
 //! runner also enforces the record size limit, `keep_truncated` and
-//! `deliver_incomplete_final`, so these types only find record boundaries.
+//! `deliver_incomplete_final`, so these types only find record boundaries,
+//! and never one that ends past the record size limit: one read may take the
+//! buffer past the limit, and a record found beyond it would be longer than
+//! Heka (whose read buffer was the limit) could ever deliver. Left to the
+//! runner, the over-long start is cut off and counted instead.
+
+/// The record size limit for `globals`' `max_message_size`.
+pub(crate) fn record_limit(globals: &Globals) -> usize {
+    max_record_size(globals.max_message_size as usize)
+}
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +21,7 @@ use bytes::BytesMut;
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::plugin::{BuildError, SplitEvent, Splitter};
 use heka_proto::deframer::{Authentication, Deframer, Event};
+use heka_proto::framing::{DEFAULT_MAX_MESSAGE_SIZE, max_record_size};
 use heka_proto::signing::Signers;
 use serde::Deserialize;
 
@@ -45,6 +55,7 @@ pub struct TokenSplitter {
     delimiter: u8,
     count: usize,
     message_bytes: bool,
+    max_record: usize,
 }
 
 impl TokenSplitter {
@@ -55,11 +66,12 @@ impl TokenSplitter {
             delimiter,
             count: count.max(1),
             message_bytes: false,
+            max_record: max_record_size(DEFAULT_MAX_MESSAGE_SIZE),
         }
     }
 
     /// Builds the splitter `spec` describes.
-    pub fn build(spec: &PluginSpec, _globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
+    pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
         let config: TokenSplitterConfig = options(spec)?;
         let &[delimiter] = config.delimiter.as_bytes() else {
             return Err(BuildError::invalid(
@@ -76,6 +88,7 @@ impl TokenSplitter {
         }
         let mut splitter = TokenSplitter::new(delimiter, config.count);
         splitter.message_bytes = spec.common.use_message_bytes.unwrap_or(false);
+        splitter.max_record = record_limit(globals);
         Ok(Box::new(splitter))
     }
 }
@@ -86,9 +99,11 @@ impl Splitter for TokenSplitter {
         // may cut its front (over-long records), so remembering how far a
         // previous call got would not be safe. memchr keeps this cheap, and
         // only a record spanning several reads is scanned more than once.
+        // A record must end within the size limit (see the module docs).
+        let window = &buf[..buf.len().min(self.max_record)];
         let mut end = 0;
         for _ in 0..self.count {
-            end += memchr::memchr(self.delimiter, &buf[end..])? + 1;
+            end += memchr::memchr(self.delimiter, &window[end..])? + 1;
         }
         Some(SplitEvent::Record {
             data: buf.split_to(end).freeze(),
@@ -107,26 +122,38 @@ impl Splitter for TokenSplitter {
 pub struct NullSplitterConfig {}
 
 /// Heka's NullSplitter: whatever one read delivered (a UDP datagram, a
-/// chunk of a stream) is one record.
-#[derive(Debug, Clone, Default)]
+/// chunk of a stream) is one record, up to the record size limit.
+#[derive(Debug, Clone)]
 pub struct NullSplitter {
     message_bytes: bool,
+    max_record: usize,
+}
+
+impl Default for NullSplitter {
+    fn default() -> Self {
+        NullSplitter {
+            message_bytes: false,
+            max_record: max_record_size(DEFAULT_MAX_MESSAGE_SIZE),
+        }
+    }
 }
 
 impl NullSplitter {
     /// Builds the splitter `spec` describes.
-    pub fn build(spec: &PluginSpec, _globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
+    pub fn build(spec: &PluginSpec, globals: &Globals) -> Result<Box<dyn Splitter>, BuildError> {
         let NullSplitterConfig {} = options(spec)?;
         Ok(Box::new(NullSplitter {
             message_bytes: spec.common.use_message_bytes.unwrap_or(false),
+            max_record: record_limit(globals),
         }))
     }
 }
 
 impl Splitter for NullSplitter {
     fn split(&mut self, buf: &mut BytesMut, _eof: bool) -> Option<SplitEvent> {
-        (!buf.is_empty()).then(|| SplitEvent::Record {
-            data: buf.split().freeze(),
+        let len = buf.len().min(self.max_record);
+        (len > 0).then(|| SplitEvent::Record {
+            data: buf.split_to(len).freeze(),
             signer: None,
         })
     }
@@ -569,3 +596,6 @@ mod tests {
         assert_eq!(dropped + 10, data.len(), "everything else was skipped");
     }
 }
+
+#[cfg(test)]
+mod limit_tests;

@@ -124,17 +124,26 @@ fn parse_int(s: &str) -> Option<i64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
+    // One sign only, as in Go (Rust's parsers would take a second one).
+    if !digits.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
     let magnitude = if let Some(hex) = digits
         .strip_prefix("0x")
         .or_else(|| digits.strip_prefix("0X"))
     {
-        i64::from_str_radix(hex, 16).ok()?
+        u64::from_str_radix(hex, 16).ok()?
     } else if digits.len() > 1 && digits.starts_with('0') {
-        i64::from_str_radix(&digits[1..], 8).ok()?
+        u64::from_str_radix(&digits[1..], 8).ok()?
     } else {
-        digits.parse::<i64>().ok()?
+        digits.parse::<u64>().ok()?
     };
-    Some(if neg { -magnitude } else { magnitude })
+    // The magnitude of i64::MIN is one more than i64::MAX.
+    if neg {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 fn small_int(v: &Value) -> mlua::Result<i32> {
@@ -505,6 +514,15 @@ mod tests {
         assert_eq!(parse_int("0"), Some(0));
         assert_eq!(parse_int("4x"), None);
         assert_eq!(parse_int(""), None);
+        // The whole i64 range, and one sign only (a second one used to
+        // negate i64::MIN, overflowing).
+        assert_eq!(parse_int("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int("0x7fffffffffffffff"), Some(i64::MAX));
+        assert_eq!(parse_int("9223372036854775808"), None);
+        assert_eq!(parse_int("--9223372036854775808"), None);
+        assert_eq!(parse_int("-0x-8000000000000000"), None);
+        assert_eq!(parse_int("+-5"), None);
+        assert_eq!(parse_int("0x+5"), None);
     }
 
     #[test]

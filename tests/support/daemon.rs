@@ -26,10 +26,34 @@ impl Daemon {
     /// Writes `config` to `dir/hekad.toml` and starts hekad on it; returns
     /// once `wait_port` accepts connections (when given).
     pub fn start(dir: &Path, config: &str, wait_port: Option<u16>) -> Daemon {
+        Daemon::start_command(
+            dir,
+            config,
+            wait_port,
+            Command::new(env!("CARGO_BIN_EXE_hekad")),
+        )
+    }
+
+    /// [`Daemon::start`] with at most `files` open file descriptors (the
+    /// shell's `ulimit -n`, then `exec`, so the pid is hekad's).
+    pub fn start_with_file_limit(
+        dir: &Path,
+        config: &str,
+        wait_port: Option<u16>,
+        files: u32,
+    ) -> Daemon {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_hekad"));
+        Daemon::start_command(dir, config, wait_port, cmd)
+    }
+
+    fn start_command(dir: &Path, config: &str, wait_port: Option<u16>, mut cmd: Command) -> Daemon {
         let path = dir.join("hekad.toml");
         std::fs::write(&path, config).unwrap();
         let log = dir.join("hekad.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hekad"))
+        let child = cmd
             .arg(format!("-config={}", path.display()))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("hekad.out")).unwrap())
@@ -84,6 +108,16 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// CPU time used so far (user + system), in clock ticks, from /proc.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th of the whole line.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     /// Resident memory in KiB, from /proc.

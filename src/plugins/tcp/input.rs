@@ -2,7 +2,10 @@
 //! `address`, and gives each accepted connection its own splitter and
 //! decoder instance through a `StreamSink`, which routes records as they
 //! complete and stops reading while the pipeline is full, so TCP slows the
-//! sender instead of hekad buffering without bound.
+//! sender instead of hekad buffering without bound. At most
+//! `max_connections` (ours, default 1024) are served at once; more wait in
+//! the kernel's backlog, and an accept error (out of file descriptors)
+//! pauses accepting for [`ACCEPT_BACKOFF`] instead of spinning.
 //!
 //! With `use_tls = true` each accepted connection first does a rustls
 //! server handshake (configured by the `[<name>.tls]` table, see
@@ -29,6 +32,14 @@ use super::tls::TlsConfig;
 /// How long a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default `max_connections` (ours).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// How long accepting pauses after an accept error. Errors such as running
+/// out of file descriptors repeat at once until a connection ends; retrying
+/// immediately would spin a core and flood the log.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// TcpInput's options (Heka's names).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +61,16 @@ pub struct TcpInputConfig {
     /// Keep-alive period in seconds.
     #[serde(default = "default_keep_alive_period")]
     pub keep_alive_period: u64,
+    /// Ours, not Heka's: the most connections served at once (0: no limit).
+    /// Past it new connections wait in the kernel's listen backlog until
+    /// one ends, so the read buffers of a flood of connections (each may
+    /// hold up to one record) cannot grow hekad's memory without bound.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
 }
 
 fn default_net() -> String {
@@ -119,7 +140,17 @@ impl Input for TcpInput {
             })?;
             tracing::info!(plugin = %cx.name(), address = %self.config.address, "Listening.");
             let mut connections = tokio::task::JoinSet::new();
+            let limit = self.config.max_connections;
+            let mut full = false;
+            // Set after an accept error: no accepting until then.
+            let mut paused: Option<tokio::time::Instant> = None;
             loop {
+                let room = limit == 0 || connections.len() < limit;
+                if !room && !full {
+                    tracing::warn!(plugin = %cx.name(), max_connections = limit, "Connection limit reached; new connections wait until one ends.");
+                }
+                full = !room;
+                let resume = paused.unwrap_or_else(tokio::time::Instant::now);
                 tokio::select! {
                     biased;
                     _ = cx.stopped() => break,
@@ -128,11 +159,13 @@ impl Input for TcpInput {
                             tracing::error!(plugin = %cx.name(), error = %err, "Connection task failed.");
                         }
                     }
-                    accepted = listener.accept() => {
+                    _ = tokio::time::sleep_until(resume), if paused.is_some() => paused = None,
+                    accepted = listener.accept(), if room && paused.is_none() => {
                         let (socket, peer) = match accepted {
                             Ok(pair) => pair,
                             Err(err) => {
                                 tracing::warn!(plugin = %cx.name(), error = %err, "Accept failed.");
+                                paused = Some(tokio::time::Instant::now() + ACCEPT_BACKOFF);
                                 continue;
                             }
                         };

@@ -67,6 +67,12 @@ pub const NAME: &str = "circular_buffer";
 /// Most cells (`rows * columns`) one buffer may have.
 pub const MAX_CELLS: usize = 10_000_000;
 
+/// Latest time (seconds) a buffer can hold, about 146 billion years: times
+/// are clamped to `±MAX_SECONDS` and a buffer's window must fit under it, so
+/// no time arithmetic can overflow whatever number a script passes
+/// (`1/0`, `-1e308`, `2^63`).
+pub const MAX_SECONDS: i64 = 1 << 62;
+
 /// Default cap on the bytes all buffers of one Lua state may hold.
 pub const DEFAULT_HEAP_LIMIT: usize = 64 * 1024 * 1024;
 
@@ -189,6 +195,9 @@ impl CircularBuffer {
         if r < 2 {
             return Err(err("rows must be > 1"));
         }
+        if (r as i64 - 1).saturating_mul(spr) > MAX_SECONDS {
+            return Err(err("rows * seconds_per_row is too large"));
+        }
         let cells = r.saturating_mul(c);
         if cells > MAX_CELLS {
             return Err(err(format!("rows * columns must be <= {MAX_CELLS}")));
@@ -233,10 +242,11 @@ impl CircularBuffer {
         Ok(column as usize - 1)
     }
 
-    /// Start (seconds) of the row holding time `ns`.
+    /// Start (seconds) of the row holding time `ns` (NaN reads as 0, times
+    /// beyond [`MAX_SECONDS`] as that bound).
     fn row_time(&self, ns: f64) -> i64 {
-        let secs = (ns / 1e9).floor() as i64;
-        secs.div_euclid(self.seconds_per_row) * self.seconds_per_row
+        let secs = ((ns / 1e9).floor() as i64).clamp(-MAX_SECONDS, MAX_SECONDS);
+        secs - secs.rem_euclid(self.seconds_per_row)
     }
 
     /// Start (seconds) of the oldest row.

@@ -8,6 +8,7 @@ use heka_proto::{Field, FieldValue, Message, MessageView};
 
 use super::*;
 
+mod arguments;
 mod isolation;
 
 #[derive(Default)]

@@ -122,3 +122,31 @@ fn rust_heap_is_accounted() {
     run(&lua, "cb = nil collectgarbage() collectgarbage()");
     assert_eq!(heap_bytes(&lua), 0);
 }
+
+#[test]
+fn extreme_times_are_clamped_not_overflowed() {
+    // Infinite, huge and very negative times, with a row width that does
+    // not divide them: writes far ahead move the window to the latest
+    // representable row, writes far behind are refused, nothing overflows.
+    let lua = lua();
+    run(
+        &lua,
+        r#"
+        local cb = circular_buffer.new(3, 1, 7)
+        assert(cb:add(-1/0, 1, 1) == nil and cb:set(-1e308, 1, 1) == nil)
+        assert(cb:get(-2^63, 1) == nil and cb:get_range(1, -1/0, 0) == nil)
+        local x = cb:get(0/0, 1) assert(x ~= x, "NaN reads as time 0")
+        assert(cb:add(1/0, 1, 2) == 2)
+        local far = cb:current_time()
+        assert(far > 4.6e27 and far < 4.7e27, far)
+        assert(cb:add(1e308, 1, 3) == 5 and cb:current_time() == far)
+        assert(cb:compute("sum", 1, -1/0, 1/0) == nil)
+        assert(cb:compute("sum", 1) == 5)
+        local ok, e = pcall(circular_buffer.new, 5e6, 1, 1e12)
+        assert(not ok and tostring(e):find("too large"), tostring(e))
+        ok, e = pcall(cb.fromstring, cb, "-9223372036854775807 1 2 3")
+        assert(not ok and tostring(e):find("between"), tostring(e))
+        assert(not pcall(cb.fromstring, cb, "0 1 2 3"), "before the first window")
+        "#,
+    );
+}

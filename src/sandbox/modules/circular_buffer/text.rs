@@ -139,6 +139,14 @@ impl CircularBuffer {
         if time.rem_euclid(self.seconds_per_row) != 0 {
             return Err(err("fromstring() time is not a row boundary"));
         }
+        // A new buffer's newest row starts there; time only moves forward.
+        let earliest = (self.rows as i64 - 1) * self.seconds_per_row;
+        if !(earliest..=super::MAX_SECONDS).contains(&time) {
+            return Err(err(format!(
+                "fromstring() time must be between {earliest} and {}",
+                super::MAX_SECONDS
+            )));
+        }
         let mut values = Vec::with_capacity(self.values.len());
         for w in words {
             let v = match w {
