@@ -73,6 +73,13 @@ impl InputCx {
         self.inner.stats.set_extra(fields);
     }
 
+    /// `[hekad] shutdown_timeout`: the longest an input waits at stop for
+    /// what it routed to be acknowledged (inputs stop first, so the rest
+    /// of the pipeline still runs while it waits).
+    pub fn shutdown_timeout(&self) -> std::time::Duration {
+        self.inner.env.globals.shutdown_timeout
+    }
+
     /// True once a stop was requested.
     pub fn is_stopping(&self) -> bool {
         *self.inner.stop.borrow()
@@ -261,33 +268,51 @@ impl StreamSink {
     /// the kernel has acknowledged) until the stream is quiet for
     /// [`DRAIN_IDLE`] or [`DRAIN_LIMIT`] has passed, so a graceful shutdown
     /// does not drop what senders believe was delivered.
-    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, mut reader: R) -> io::Result<()> {
+    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, reader: R) -> io::Result<()> {
+        self.read_from_acked(reader, |_| None).await
+    }
+
+    /// [`StreamSink::read_from`] for a producer that acknowledges by
+    /// position: at each flush `mark` gets the number of bytes of the
+    /// stream consumed so far (read, minus the partial record still
+    /// buffered) and returns the Ack the flushed packs then hold.
+    pub async fn read_from_acked<R: AsyncRead + Unpin>(
+        &mut self,
+        mut reader: R,
+        mut mark: impl FnMut(u64) -> Option<Ack>,
+    ) -> io::Result<()> {
         let cx = self.cx.clone();
         let mut drain_until = None;
+        let mut total: u64 = 0;
         loop {
             let buf = &mut self.stream.buf;
             if buf.capacity() - buf.len() < 4096 {
                 buf.reserve(buf.len().max(64 * 1024));
             }
-            let n = match drain_until {
+            let (n, last) = match drain_until {
                 None => tokio::select! {
                     biased;
                     _ = cx.stopped() => {
                         drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
                         continue;
                     }
-                    n = reader.read_buf(buf) => n?,
+                    n = reader.read_buf(buf) => (n?, false),
                 },
                 Some(limit) => {
                     let idle = tokio::time::Instant::now() + DRAIN_IDLE;
                     match tokio::time::timeout_at(idle.min(limit), reader.read_buf(buf)).await {
-                        Ok(n) => n?,
+                        Ok(n) => (n?, false),
                         // Quiet (or out of time): what was received is routed.
-                        Err(_) => return self.flush(false).await.map_err(io::Error::other),
+                        Err(_) => (0, true),
                     }
                 }
             };
-            self.flush(n == 0).await.map_err(io::Error::other)?;
+            total += n as u64;
+            let eof = n == 0 && !last;
+            let consumed = |buffered: usize| mark(total - buffered as u64);
+            self.flush_acked(eof, consumed)
+                .await
+                .map_err(io::Error::other)?;
             if n == 0 {
                 return Ok(());
             }

@@ -1,15 +1,26 @@
 //! The task running one stream inside LogstreamerInput: it reads the
 //! stream's files through its [`Follower`] into a StreamSink (its own
 //! splitter and decoder), which routes whole records and parks while the
-//! pipeline is full; after each flush returns, the journal may advance to
-//! the first byte not yet accepted. At a file boundary the buffer is
-//! flushed as the end of a stream, so a partial last line of a rotated
-//! file never joins the next file's first line.
+//! pipeline is full. Each flush marks the position it reached (the first
+//! byte not routed) in the stream's ack [`Tracker`]; the packs of the
+//! flush hold that mark's Ack, and the journal advances to a position only
+//! once every record before it was handled by every destination (the
+//! mark settled), never when the router merely took them. At a file
+//! boundary the buffer is flushed as the end of a stream, so a partial
+//! last line of a rotated file never joins the next file's first line.
+//!
+//! What a crash costs: the records in flight (routed, not yet handled by
+//! every output) plus at most one [`JOURNAL_EVERY`] of settled positions
+//! not yet written are read again; nothing is skipped. At stop the stream
+//! waits (at most `[hekad] shutdown_timeout`; the rest of the pipeline
+//! still runs, since inputs stop first) for what it routed to settle, then
+//! writes the last settled position.
 
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
+use heka_actors::ack::{Ack, Tracker};
 use heka_actors::plugin::{InputCx, PluginError, StreamDefaults};
 
 use super::config::Settings;
@@ -26,28 +37,76 @@ pub const MESSAGE_TYPE: &str = "logfile";
 /// once (when it changed).
 pub const JOURNAL_EVERY: Duration = Duration::from_secs(1);
 
-/// The journal of one stream and what was last written to it.
+/// The journal of one stream: positions marked per flush, the newest
+/// settled one, and what was last written.
 struct Checkpoint {
     path: PathBuf,
     written: Option<Journal>,
     last_write: Instant,
     failing: bool,
+    /// One mark per flush; `None` where the position could not be
+    /// described (the file unreadable), which settles without moving.
+    tracker: Tracker<Option<Journal>>,
+    /// The newest settled position not written yet.
+    settled: Option<Journal>,
 }
 
 impl Checkpoint {
-    fn due(&self, force: bool) -> bool {
-        force || self.last_write.elapsed() >= JOURNAL_EVERY
+    fn new(path: PathBuf, written: Option<Journal>) -> Checkpoint {
+        Checkpoint {
+            path,
+            written,
+            last_write: Instant::now(),
+            failing: false,
+            tracker: Tracker::new(),
+            settled: None,
+        }
     }
 
-    /// Records that the pipeline accepted every record before
+    /// Marks the position `follower` reached with `buffered` bytes not
+    /// routed yet: the Ack every record of the flush then holds.
+    fn mark(
+        &mut self,
+        follower: &Follower,
+        name: &str,
+        buffered: usize,
+        notices: &mut Vec<Notice>,
+    ) -> Ack {
+        let journal = match follower.journal(name, buffered) {
+            Ok(journal) => journal,
+            Err(err) => {
+                self.failed(err.to_string(), notices);
+                None
+            }
+        };
+        self.tracker.mark(journal)
+    }
+
+    /// Takes what settled and writes the newest position when `force` or
+    /// [`JOURNAL_EVERY`] has passed since the last write.
+    fn save(&mut self, force: bool, notices: &mut Vec<Notice>) {
+        // An undescribed newest position leaves the older one pending:
+        // writing it is late, never ahead.
+        if let Some(Some(journal)) = self.tracker.settled() {
+            self.settled = Some(journal);
+        }
+        if !force && self.last_write.elapsed() < JOURNAL_EVERY {
+            return;
+        }
+        let Some(journal) = self.settled.take() else {
+            return;
+        };
+        match self.accepted(journal) {
+            Ok(()) => self.failing = false,
+            Err(error) => self.failed(error, notices),
+        }
+    }
+
+    /// Records that every destination handled every record before
     /// `journal.offset`, writing it unless nothing changed.
     ///
-    /// This is the one place a stream's journal advances. Today it is
-    /// called once `StreamSink::flush` returned, i.e. once the router took
-    /// the records, so a crash replays at most what was accepted since the
-    /// last write and never skips. A pipeline with durable delivery would
-    /// call it from the outputs' acknowledgement instead, with the offset
-    /// that acknowledgement covers.
+    /// This is the one place a stream's journal advances, and only with a
+    /// position the ack tracker settled ([`Checkpoint::save`]).
     fn accepted(&mut self, journal: Journal) -> Result<(), String> {
         if self.written.as_ref() == Some(&journal) {
             return Ok(());
@@ -56,6 +115,14 @@ impl Checkpoint {
         self.written = Some(journal);
         self.last_write = Instant::now();
         Ok(())
+    }
+
+    /// Reported once until a write succeeds again.
+    fn failed(&mut self, error: String, notices: &mut Vec<Notice>) {
+        if !self.failing {
+            self.failing = true;
+            notices.push(Notice::JournalFailed { error });
+        }
     }
 }
 
@@ -103,12 +170,7 @@ pub async fn follow(
             logger: Some(name.clone()),
         })
         .map_err(|e| PluginError::fatal(e.to_string()))?;
-    let mut checkpoint = Checkpoint {
-        path: journal_path,
-        written: saved,
-        last_write: Instant::now(),
-        failing: false,
-    };
+    let mut checkpoint = Checkpoint::new(journal_path, saved);
     let mut rescan = || {
         let now = SystemTime::now();
         let mut found = scan(
@@ -124,28 +186,15 @@ pub async fn follow(
     while !cx.is_stopping() {
         let step = match follower.read(sink.buffer()) {
             Ok(0) => {
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                checkpoint.save(true, &mut notices);
                 follower.at_end(&mut rescan, &mut notices)
             }
             Ok(_) => {
-                sink.flush(false).await?;
-                // Accepted: every record before `read - buffered` of the
-                // open file is in the router's hands.
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    false,
-                    &mut notices,
-                );
+                sink.flush_acked(false, |buffered| {
+                    Some(checkpoint.mark(&follower, &name, buffered, &mut notices))
+                })
+                .await?;
+                checkpoint.save(false, &mut notices);
                 // A file rewritten while it is read steadily shows no end;
                 // look at its head now and then.
                 match last_verify.elapsed() >= settings.check_data_interval {
@@ -186,69 +235,27 @@ pub async fn follow(
             Step::End(next) => {
                 // The file's bytes are over: route (or drop, per
                 // deliver_incomplete_final) its partial last record.
-                sink.flush(true).await?;
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                sink.flush_acked(true, |buffered| {
+                    Some(checkpoint.mark(&follower, &name, buffered, &mut notices))
+                })
+                .await?;
                 follower.enter(next, &mut notices);
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                // The next file's start: reached once everything before
+                // it settled (nothing holds this mark's Ack).
+                drop(checkpoint.mark(&follower, &name, sink.buffer().len(), &mut notices));
+                checkpoint.save(true, &mut notices);
                 report(&mut notices);
             }
         }
     }
-    // Stopping: what is buffered is a partial record, not accepted; the
-    // journal stops before it so the next run reads it again.
-    save(
-        &follower,
-        &mut checkpoint,
-        &name,
-        sink.buffer().len(),
-        true,
-        &mut notices,
-    );
+    // Stopping: what is buffered is a partial record, not routed, and the
+    // last mark stops before it, so the next run reads it again. Wait for
+    // what was routed to be handled (the pipeline still runs), then write
+    // the last settled position.
+    if !checkpoint.tracker.wait_all(cx.shutdown_timeout()).await {
+        tracing::warn!(plugin = %cx.name(), stream = %name, unsettled = checkpoint.tracker.pending(), "Records still in flight at stop: the journal stays before them, they will be read again.");
+    }
+    checkpoint.save(true, &mut notices);
     report(&mut notices);
     Ok(())
-}
-
-/// Advances the journal to the follower's accepted position (when `force`
-/// or [`JOURNAL_EVERY`] has passed).
-fn save(
-    follower: &Follower,
-    checkpoint: &mut Checkpoint,
-    name: &str,
-    buffered: usize,
-    force: bool,
-    notices: &mut Vec<Notice>,
-) {
-    if !checkpoint.due(force) {
-        return;
-    }
-    let result = follower
-        .journal(name, buffered)
-        .map_err(|e| e.to_string())
-        .and_then(|journal| match journal {
-            Some(journal) => checkpoint.accepted(journal),
-            None => Ok(()),
-        });
-    match result {
-        // Reported once until a write succeeds again.
-        Err(error) if !checkpoint.failing => {
-            checkpoint.failing = true;
-            notices.push(Notice::JournalFailed { error });
-        }
-        Err(_) => {}
-        Ok(()) => checkpoint.failing = false,
-    }
 }
