@@ -73,11 +73,21 @@ impl InputCx {
         self.inner.stats.set_extra(fields);
     }
 
-    /// `[hekad] shutdown_timeout`: the longest an input waits at stop for
-    /// what it routed to be acknowledged (inputs stop first, so the rest
-    /// of the pipeline still runs while it waits).
-    pub fn shutdown_timeout(&self) -> std::time::Duration {
-        self.inner.env.globals.shutdown_timeout
+    /// How long an input may still wait for what it routed to be
+    /// acknowledged ([`crate::ack`]) before it must give up: until shortly
+    /// before `[hekad] shutdown_timeout` has passed since the stop began
+    /// (inputs stop first, so the rest of the pipeline still runs while
+    /// they wait). Past that, outputs give up and drop what they hold, and
+    /// a dropped pack releases its Ack like a handled one, so an input
+    /// still waiting would take those records as safe.
+    pub fn settle_limit(&self) -> std::time::Duration {
+        let timeout = self.inner.env.globals.shutdown_timeout;
+        let margin = (timeout / 10).min(std::time::Duration::from_millis(500));
+        let left = match self.inner.env.stopping.get() {
+            Some(began) => timeout.saturating_sub(began.elapsed()),
+            None => timeout,
+        };
+        left.saturating_sub(margin)
     }
 
     /// True once a stop was requested.

@@ -12,16 +12,18 @@
 //! What a crash costs: the records in flight (routed, not yet handled by
 //! every output) plus at most one [`JOURNAL_EVERY`] of settled positions
 //! not yet written are read again; nothing is skipped. At stop the stream
-//! waits (at most `[hekad] shutdown_timeout`; the rest of the pipeline
-//! still runs, since inputs stop first) for what it routed to settle, then
-//! writes the last settled position.
+//! waits (until shortly before `[hekad] shutdown_timeout`, when outputs
+//! give up and drop what they hold; the rest of the pipeline still runs,
+//! since inputs stop first) for what it routed to settle, then writes the
+//! last settled position.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use heka_actors::ack::{Ack, Tracker};
-use heka_actors::plugin::{InputCx, PluginError, StreamDefaults};
+use heka_actors::plugin::{InputCx, PluginError, StreamDefaults, StreamSink};
 
 use super::config::Settings;
 use super::follower::{Follower, Step};
@@ -49,6 +51,8 @@ struct Checkpoint {
     tracker: Tracker<Option<Journal>>,
     /// The newest settled position not written yet.
     settled: Option<Journal>,
+    /// Journal failures to report.
+    problems: Vec<Notice>,
 }
 
 impl Checkpoint {
@@ -60,36 +64,37 @@ impl Checkpoint {
             failing: false,
             tracker: Tracker::new(),
             settled: None,
+            problems: Vec::new(),
         }
     }
 
     /// Marks the position `follower` reached with `buffered` bytes not
     /// routed yet: the Ack every record of the flush then holds.
-    fn mark(
-        &mut self,
-        follower: &Follower,
-        name: &str,
-        buffered: usize,
-        notices: &mut Vec<Notice>,
-    ) -> Ack {
+    fn mark(&mut self, follower: &Follower, name: &str, buffered: usize) -> Ack {
         let journal = match follower.journal(name, buffered) {
             Ok(journal) => journal,
             Err(err) => {
-                self.failed(err.to_string(), notices);
+                self.failed(err.to_string());
                 None
             }
         };
         self.tracker.mark(journal)
     }
 
-    /// Takes what settled and writes the newest position when `force` or
-    /// [`JOURNAL_EVERY`] has passed since the last write.
-    fn save(&mut self, force: bool, notices: &mut Vec<Notice>) {
+    /// Takes what settled; true when no mark is open any more.
+    fn absorb(&mut self) -> bool {
         // An undescribed newest position leaves the older one pending:
         // writing it is late, never ahead.
         if let Some(Some(journal)) = self.tracker.settled() {
             self.settled = Some(journal);
         }
+        self.tracker.pending() == 0
+    }
+
+    /// Takes what settled and writes the newest position when `force` or
+    /// [`JOURNAL_EVERY`] has passed since the last write.
+    fn save(&mut self, force: bool) {
+        self.absorb();
         if !force && self.last_write.elapsed() < JOURNAL_EVERY {
             return;
         }
@@ -98,7 +103,7 @@ impl Checkpoint {
         };
         match self.accepted(journal) {
             Ok(()) => self.failing = false,
-            Err(error) => self.failed(error, notices),
+            Err(error) => self.failed(error),
         }
     }
 
@@ -118,10 +123,34 @@ impl Checkpoint {
     }
 
     /// Reported once until a write succeeds again.
-    fn failed(&mut self, error: String, notices: &mut Vec<Notice>) {
+    fn failed(&mut self, error: String) {
         if !self.failing {
             self.failing = true;
-            notices.push(Notice::JournalFailed { error });
+            self.problems.push(Notice::JournalFailed { error });
+        }
+    }
+}
+
+/// Flushes `sink`, marking the position reached. While the flush is
+/// parked (the pipeline full), settled positions are still written every
+/// [`JOURNAL_EVERY`], so a crash replays at most that much beyond what is
+/// in flight.
+async fn flush(
+    sink: &mut StreamSink,
+    checkpoint: &RefCell<Checkpoint>,
+    follower: &Follower,
+    name: &str,
+    eof: bool,
+) -> Result<(), PluginError> {
+    let routed = sink.flush_acked(eof, |buffered| {
+        Some(checkpoint.borrow_mut().mark(follower, name, buffered))
+    });
+    tokio::pin!(routed);
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut routed => return done,
+            _ = tokio::time::sleep(JOURNAL_EVERY) => checkpoint.borrow_mut().save(false),
         }
     }
 }
@@ -157,7 +186,9 @@ pub async fn follow(
     };
     let mut follower = Follower::new(files, settings.rescan_interval);
     follower.start(saved.as_ref(), initial_tail, &mut notices);
+    let checkpoint = RefCell::new(Checkpoint::new(journal_path, saved));
     let report = |notices: &mut Vec<Notice>| {
+        notices.append(&mut checkpoint.borrow_mut().problems);
         for notice in notices.drain(..) {
             notice.report(cx.name(), &name, cx.stats());
         }
@@ -170,7 +201,6 @@ pub async fn follow(
             logger: Some(name.clone()),
         })
         .map_err(|e| PluginError::fatal(e.to_string()))?;
-    let mut checkpoint = Checkpoint::new(journal_path, saved);
     let mut rescan = || {
         let now = SystemTime::now();
         let mut found = scan(
@@ -186,15 +216,12 @@ pub async fn follow(
     while !cx.is_stopping() {
         let step = match follower.read(sink.buffer()) {
             Ok(0) => {
-                checkpoint.save(true, &mut notices);
+                checkpoint.borrow_mut().save(true);
                 follower.at_end(&mut rescan, &mut notices)
             }
             Ok(_) => {
-                sink.flush_acked(false, |buffered| {
-                    Some(checkpoint.mark(&follower, &name, buffered, &mut notices))
-                })
-                .await?;
-                checkpoint.save(false, &mut notices);
+                flush(&mut sink, &checkpoint, &follower, &name, false).await?;
+                checkpoint.borrow_mut().save(false);
                 // A file rewritten while it is read steadily shows no end;
                 // look at its head now and then.
                 match last_verify.elapsed() >= settings.check_data_interval {
@@ -235,15 +262,14 @@ pub async fn follow(
             Step::End(next) => {
                 // The file's bytes are over: route (or drop, per
                 // deliver_incomplete_final) its partial last record.
-                sink.flush_acked(true, |buffered| {
-                    Some(checkpoint.mark(&follower, &name, buffered, &mut notices))
-                })
-                .await?;
+                flush(&mut sink, &checkpoint, &follower, &name, true).await?;
                 follower.enter(next, &mut notices);
                 // The next file's start: reached once everything before
                 // it settled (nothing holds this mark's Ack).
-                drop(checkpoint.mark(&follower, &name, sink.buffer().len(), &mut notices));
-                checkpoint.save(true, &mut notices);
+                let mut journal = checkpoint.borrow_mut();
+                drop(journal.mark(&follower, &name, sink.buffer().len()));
+                journal.save(true);
+                drop(journal);
                 report(&mut notices);
             }
         }
@@ -252,10 +278,13 @@ pub async fn follow(
     // last mark stops before it, so the next run reads it again. Wait for
     // what was routed to be handled (the pipeline still runs), then write
     // the last settled position.
-    if !checkpoint.tracker.wait_all(cx.shutdown_timeout()).await {
-        tracing::warn!(plugin = %cx.name(), stream = %name, unsettled = checkpoint.tracker.pending(), "Records still in flight at stop: the journal stays before them, they will be read again.");
+    let completions = checkpoint.borrow().tracker.completions();
+    let all = completions.until(|| checkpoint.borrow_mut().absorb().then_some(()));
+    if tokio::time::timeout(cx.settle_limit(), all).await.is_err() {
+        let unsettled = checkpoint.borrow().tracker.pending();
+        tracing::warn!(plugin = %cx.name(), stream = %name, unsettled, "Records still in flight at stop: the journal stays before them, they will be read again.");
     }
-    checkpoint.save(true, &mut notices);
+    checkpoint.borrow_mut().save(true);
     report(&mut notices);
     Ok(())
 }
