@@ -178,3 +178,94 @@ fn tls_end_to_end_through_a_pipeline() {
         assert_eq!(within(pipeline.stop()).await, 0);
     });
 }
+
+/// hekad's acknowledgements over TLS, both ends real: a TcpOutput with
+/// `require_acks` writes to a pipeline whose TcpInput (TLS,
+/// `acknowledge`) forwards to a plain TcpOutput peer here. Each `write`
+/// returns Ok only once acknowledged, so by then the records must have
+/// left the receiving pipeline.
+#[test]
+fn acknowledged_forwarding_over_tls() {
+    let pki = Pki::new();
+    let input: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let text = format!(
+        r#"
+        [AckIn]
+        type = "TcpInput"
+        address = "{input}"
+        use_tls = true
+        acknowledge = true
+        [AckIn.tls]
+        cert_file = "{server_pem}"
+        key_file = "{server_key}"
+
+        [Plain]
+        type = "TcpOutput"
+        message_matcher = "Type == 'tls.test'"
+        encoder = "ProtobufEncoder"
+        address = "127.0.0.1:{{OUT}}"
+        use_buffering = false
+        "#,
+        server_pem = pki.path("server.pem"),
+        server_key = pki.path("server.key"),
+    );
+    actix_rt::System::new().block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let out_port = listener.local_addr().unwrap().port();
+        let text = text.replace("{OUT}", &out_port.to_string());
+        let config = Config::from_str(&text, std::path::Path::new("acks.toml")).unwrap();
+        // The far end: counts payloads as they arrive.
+        let (seen_tx, mut seen) = tokio::sync::watch::channel(Vec::<String>::new());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut deframer = Deframer::new(DEFAULT_MAX_MESSAGE_SIZE);
+            let mut buf = bytes::BytesMut::new();
+            while socket.read_buf(&mut buf).await.unwrap() > 0 {
+                while let Some(Event::Record(record)) = deframer.next(&mut buf) {
+                    let view = MessageView::decode(record.message).unwrap();
+                    let payload = String::from_utf8(view.payload().to_vec()).unwrap();
+                    seen_tx.send_modify(|seen| seen.push(payload));
+                }
+            }
+        });
+        let pipeline = Pipeline::start(
+            config.globals,
+            config.plugins,
+            crate::catalogue::catalogue(),
+        )
+        .unwrap();
+        let tls = pki.table(&[("root_cafile", "ca.pem".into())]);
+        let options = [
+            ("address", input.to_string().into()),
+            ("use_tls", true.into()),
+            ("require_acks", true.into()),
+            ("ack_timeout", "5s".into()),
+        ];
+        let spec = spec("TcpOutput", &options, Some(tls));
+        let mut sender = super::super::build_output(&spec, &Globals::default()).unwrap();
+        for (round, payloads) in [["one", "two"], ["three", "four"]].iter().enumerate() {
+            let batch = batch_of(&framed(payloads));
+            within(sender.write(&batch)).await.unwrap();
+            // Acknowledged: the receiving pipeline's output has written them.
+            let want = 2 * (round + 1);
+            within(seen.wait_for(|seen| seen.len() >= want))
+                .await
+                .unwrap();
+        }
+        assert_eq!(*seen.borrow(), ["one", "two", "three", "four"]);
+        within(sender.shutdown()).await.unwrap();
+        assert_eq!(within(pipeline.stop()).await, 0);
+    });
+}
+
+/// `bytes` (whole frames) as one batch for an output's `write`.
+fn batch_of(bytes: &[u8]) -> heka_actors::pack::EncodedBatch {
+    let mut deframer = Deframer::new(DEFAULT_MAX_MESSAGE_SIZE);
+    let mut buf = bytes::BytesMut::from(bytes);
+    let mut batch = heka_actors::pack::EncodedBatch::default();
+    while let Some(Event::Record(record)) = deframer.next(&mut buf) {
+        batch.data.extend_from_slice(&record.framed);
+        batch.ends.push(batch.data.len());
+    }
+    batch
+}
