@@ -1,6 +1,7 @@
 //! The integration tests of the hekad package, in one binary: the tools run
 //! as real child processes on real files and real sockets.
 
+mod ackfwd;
 mod build_props;
 mod cat;
 mod daemon;

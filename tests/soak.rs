@@ -92,7 +92,10 @@ fn peer(listener: TcpListener, got: Arc<Mutex<Vec<u64>>>, stalling: Arc<AtomicBo
                     let range = frame.message_range();
                     let raw = &buf[used + range.start..used + range.end];
                     let view = MessageView::decode(bytes::Bytes::copy_from_slice(raw)).unwrap();
-                    let number = std::str::from_utf8(view.payload()).unwrap().parse().unwrap();
+                    let number = std::str::from_utf8(view.payload())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     got.lock().unwrap().push(number);
                     used += frame.len();
                 }
@@ -120,9 +123,9 @@ fn last_total(path: &Path) -> Option<u64> {
     }
     let txt = text(&heka_cat(&["-format=txt", path.to_str().unwrap()]).stdout);
     txt.lines()
+        .rev()
         .filter_map(|l| l.trim().strip_prefix("Payload: total "))
-        .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .find_map(|n| n.trim().parse().ok())
 }
 
 #[test]
@@ -143,7 +146,11 @@ fn a_stalling_output_and_a_reloading_filter_lose_nothing_and_memory_stays_flat()
         thread::spawn(move || peer(listener, got, stalling));
     }
     let input = free_port();
-    let daemon = Daemon::start(dir.path(), &config(dir.path(), input, peer_port, &script), Some(input));
+    let daemon = Daemon::start(
+        dir.path(),
+        &config(dir.path(), input, peer_port, &script),
+        Some(input),
+    );
     let pid = daemon.pid();
 
     let mut conn = TcpStream::connect(("127.0.0.1", input)).unwrap();
@@ -197,7 +204,11 @@ fn a_stalling_output_and_a_reloading_filter_lose_nothing_and_memory_stays_flat()
     let lost = (0..sent).filter(|n| !unique.contains(n)).count();
     let third = rss.len() / 3;
     let early = rss[..third.max(1)].iter().max().copied().unwrap_or(0);
-    let late = rss[rss.len() - third.max(1)..].iter().max().copied().unwrap_or(0);
+    let late = rss[rss.len() - third.max(1)..]
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
     println!(
         "soak {secs} s: sent {sent}, received {} ({} duplicates), lost {lost}; \
          filter reloads {reloaded} of {reloads} edits; RSS KiB early max {early}, late max {late}",
@@ -205,8 +216,15 @@ fn a_stalling_output_and_a_reloading_filter_lose_nothing_and_memory_stays_flat()
         received.len() - unique.len(),
     );
     assert_eq!(lost, 0, "messages lost");
-    assert!(reloaded >= 2, "the filter was reloaded while running:\n{log}");
-    assert_eq!(last_total(&totals), Some(sent), "counted once each across reloads");
+    assert!(
+        reloaded >= 2,
+        "the filter was reloaded while running:\n{log}"
+    );
+    assert_eq!(
+        last_total(&totals),
+        Some(sent),
+        "counted once each across reloads"
+    );
     assert!(
         late <= early + 16 * 1024,
         "resident memory grew from {early} KiB to {late} KiB: {rss:?}"

@@ -121,6 +121,15 @@ impl<P> Tracker<P> {
         newest
     }
 
+    /// A handle that wakes on every completion while the tracker itself is
+    /// borrowed elsewhere (a connection's reader marks while its writer
+    /// waits for acknowledgements to send; see [`Completions::until`]).
+    pub fn completions(&self) -> Completions {
+        Completions {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Marks not settled yet.
     pub fn pending(&self) -> usize {
         self.positions.len()
@@ -141,6 +150,31 @@ impl<P> Tracker<P> {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return false;
             }
+        }
+    }
+}
+
+/// Wakes its owner when marks of a [`Tracker`] complete.
+#[derive(Debug, Clone)]
+pub struct Completions {
+    shared: Arc<Shared>,
+}
+
+impl Completions {
+    /// Calls `ready` now and again after each mark completes, until it
+    /// returns a value. `ready` typically borrows the tracker for a moment
+    /// and asks [`Tracker::settled`]; no completion between the call and
+    /// the wait is missed.
+    pub async fn until<T>(&self, mut ready: impl FnMut() -> Option<T>) -> T {
+        loop {
+            let notified = self.shared.notify.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a drop in between still wakes us.
+            notified.as_mut().enable();
+            if let Some(value) = ready() {
+                return value;
+            }
+            notified.await;
         }
     }
 }
@@ -198,5 +232,27 @@ mod tests {
         assert!(tracker.wait_all(Duration::from_secs(5)).await);
         dropper.await.unwrap();
         assert_eq!(tracker.settled(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn completions_wake_a_waiter_while_the_tracker_is_shared() {
+        let tracker = std::rc::Rc::new(std::cell::RefCell::new(Tracker::new()));
+        let completions = tracker.borrow().completions();
+        let first = tracker.borrow_mut().mark(5u64);
+        let second = tracker.borrow_mut().mark(9u64);
+        let dropper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(second);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(first);
+        });
+        let settled = tokio::time::timeout(
+            Duration::from_secs(5),
+            completions.until(|| tracker.borrow_mut().settled()),
+        )
+        .await
+        .expect("woken when the older mark completes");
+        assert_eq!(settled, 9, "both marks settle at once, newest wins");
+        dropper.await.unwrap();
     }
 }

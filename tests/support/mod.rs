@@ -2,6 +2,7 @@
 //! the tool binaries as real child processes, and a TCP receiver for the
 //! tools that send.
 
+pub mod collector;
 pub mod daemon;
 pub mod http_server;
 pub mod producer;

@@ -5,23 +5,20 @@
 //! pool or a full router therefore stops the input reading, and TCP pushes
 //! back on the sender.
 
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::dev::SendError;
 use actix::prelude::*;
-use bytes::BytesMut;
 use futures_util::FutureExt;
 use heka_proto::MessageView;
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 
-use crate::ack::Ack;
 use crate::config::PluginSpec;
-use crate::messages::{Drain, PluginExited, Route, Stop};
+use crate::messages::{Drain, Route, Stop};
 use crate::pack::{Pack, PackRef};
 use crate::plugin::{BuildError, Input, PluginError};
+pub use crate::runner::sink::{DRAIN_IDLE, DRAIN_LIMIT, StreamSink};
 pub use crate::runner::stream::StreamDefaults;
 use crate::runner::stream::{Parallel, Settings, Stream, StreamStats};
 use crate::runner::{Env, Identity, RestartPolicy, panic_error};
@@ -31,16 +28,16 @@ use crate::stats::RunnerStats;
 /// when to stop. Cheap to clone (per-connection tasks each hold one).
 #[derive(Clone)]
 pub struct InputCx {
-    inner: Rc<Shared>,
+    pub(super) inner: Rc<Shared>,
 }
 
-struct Shared {
-    env: Env,
+pub(super) struct Shared {
+    pub(super) env: Env,
     spec: PluginSpec,
     stats: Arc<RunnerStats>,
     settings: Arc<Settings>,
     splitter: String,
-    decoder: Option<String>,
+    pub(super) decoder: Option<String>,
     stop: watch::Receiver<bool>,
 }
 
@@ -71,6 +68,23 @@ impl InputCx {
     /// with `report_fields`), replacing the previous ones.
     pub fn report_fields(&self, fields: Vec<crate::report::Metric>) {
         self.inner.stats.set_extra(fields);
+    }
+
+    /// How long an input may still wait for what it routed to be
+    /// acknowledged ([`crate::ack`]) before it must give up: until shortly
+    /// before `[hekad] shutdown_timeout` has passed since the stop began
+    /// (inputs stop first, so the rest of the pipeline still runs while
+    /// they wait). Past that, outputs give up and drop what they hold, and
+    /// a dropped pack releases its Ack like a handled one, so an input
+    /// still waiting would take those records as safe.
+    pub fn settle_limit(&self) -> std::time::Duration {
+        let timeout = self.inner.env.globals.shutdown_timeout;
+        let margin = (timeout / 10).min(std::time::Duration::from_millis(500));
+        let left = match self.inner.env.stopping.get() {
+            Some(began) => timeout.saturating_sub(began.elapsed()),
+            None => timeout,
+        };
+        left.saturating_sub(margin)
     }
 
     /// True once a stop was requested.
@@ -137,11 +151,7 @@ impl InputCx {
         if let Some(parallel) = parallel {
             stream.set_parallel(parallel);
         }
-        Ok(StreamSink {
-            cx: self.clone(),
-            stream,
-            out: Vec::new(),
-        })
+        Ok(StreamSink::new(self.clone(), stream))
     }
 
     /// Routes whole messages made by the input itself.
@@ -155,7 +165,7 @@ impl InputCx {
 
     /// Takes packs from the input pool (waiting while it is empty) and hands
     /// them to the router: the back-pressure point.
-    async fn route(&self, mut items: Vec<PackRef>) -> Result<(), PluginError> {
+    pub(super) async fn route(&self, mut items: Vec<PackRef>) -> Result<(), PluginError> {
         let env = &self.inner.env;
         // Never ask for more than a quarter of the pool at once, so several
         // streams can make progress and a batch can always be satisfied.
@@ -193,131 +203,6 @@ impl InputCx {
         Ok(())
     }
 }
-
-/// One stream of bytes being cut into records and routed.
-pub struct StreamSink {
-    cx: InputCx,
-    stream: Stream,
-    out: Vec<PackRef>,
-}
-
-impl StreamSink {
-    /// The severity stamped on text records made from now on (HttpInput
-    /// marks a failed status with its `error_severity`); unset is 7.
-    pub fn set_severity(&mut self, severity: Option<i32>) {
-        self.stream.severity = severity;
-    }
-
-    /// The read buffer: append bytes, then call [`StreamSink::flush`].
-    pub fn buffer(&mut self) -> &mut BytesMut {
-        &mut self.stream.buf
-    }
-
-    /// The headers stamped on text records made from now on (UdpInput
-    /// sets each datagram's sender as the hostname).
-    pub fn defaults_mut(&mut self) -> &mut StreamDefaults {
-        &mut self.stream.defaults
-    }
-
-    /// Fields appended to every text record made from now on, before any
-    /// decoder sees it (ProcessInput's ExitStatus and SubcmdErrors).
-    pub fn set_fields(&mut self, fields: Vec<heka_proto::Field>) {
-        self.stream.fields = fields;
-    }
-
-    /// Splits, decodes and routes every whole record in the buffer; with
-    /// `eof`, also the trailing partial record per `deliver_incomplete_final`.
-    pub async fn flush(&mut self, eof: bool) -> Result<(), PluginError> {
-        self.flush_acked(eof, |_| None).await
-    }
-
-    /// [`StreamSink::flush`] for a producer that checkpoints by
-    /// acknowledgement ([`crate::ack`]): once the records are cut, `mark`
-    /// gets the number of bytes left in the buffer (the partial record not
-    /// routed) and returns the Ack every routed pack then holds.
-    pub async fn flush_acked(
-        &mut self,
-        eof: bool,
-        mark: impl FnOnce(usize) -> Option<Ack>,
-    ) -> Result<(), PluginError> {
-        self.process(eof).await?;
-        if let Some(ack) = mark(self.stream.buf.len()) {
-            for pack in &mut self.out {
-                // Packs reach here straight from the stream, unshared.
-                if let Some(fresh) = Arc::get_mut(pack) {
-                    fresh.set_ack(ack.clone());
-                }
-            }
-        }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let items = std::mem::take(&mut self.out);
-        self.cx.route(items).await
-    }
-
-    async fn process(&mut self, eof: bool) -> Result<(), PluginError> {
-        if let Err(err) = self.stream.process(eof, &mut self.out).await {
-            // Only a decoder fails a stream fatally. As in Heka (where a
-            // SandboxDecoder returning > 0 stops hekad), that is fatal for
-            // the whole daemon, not just this input.
-            let decoder = self.cx.inner.decoder.as_deref().unwrap_or("decoder");
-            let env = &self.cx.inner.env;
-            env.exits.do_send(PluginExited {
-                name: format!("{}-{decoder}", self.cx.name()).into(),
-                type_name: env.spec(decoder).map_or(decoder, |s| &s.type_name).into(),
-                can_exit: false,
-                error: err.to_string(),
-            });
-            return Err(err);
-        }
-        Ok(())
-    }
-
-    /// Reads `reader` to its end, routing records as they complete. When a
-    /// stop is requested it keeps reading what the peer already sent (data
-    /// the kernel has acknowledged) until the stream is quiet for
-    /// [`DRAIN_IDLE`] or [`DRAIN_LIMIT`] has passed, so a graceful shutdown
-    /// does not drop what senders believe was delivered.
-    pub async fn read_from<R: AsyncRead + Unpin>(&mut self, mut reader: R) -> io::Result<()> {
-        let cx = self.cx.clone();
-        let mut drain_until = None;
-        loop {
-            let buf = &mut self.stream.buf;
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(buf.len().max(64 * 1024));
-            }
-            let n = match drain_until {
-                None => tokio::select! {
-                    biased;
-                    _ = cx.stopped() => {
-                        drain_until = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
-                        continue;
-                    }
-                    n = reader.read_buf(buf) => n?,
-                },
-                Some(limit) => {
-                    let idle = tokio::time::Instant::now() + DRAIN_IDLE;
-                    match tokio::time::timeout_at(idle.min(limit), reader.read_buf(buf)).await {
-                        Ok(n) => n?,
-                        // Quiet (or out of time): what was received is routed.
-                        Err(_) => return self.flush(false).await.map_err(io::Error::other),
-                    }
-                }
-            };
-            self.flush(n == 0).await.map_err(io::Error::other)?;
-            if n == 0 {
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// At shutdown, a stream that stays quiet this long is considered drained.
-pub const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// At shutdown, the longest a stream is read for after the stop request.
-pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The actor running one input.
 pub struct InputRunner {

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod input;
 pub mod output;
 pub mod reload;
+pub(crate) mod sink;
 pub(crate) mod stream;
 
 use std::any::Any;

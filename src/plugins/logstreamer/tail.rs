@@ -1,16 +1,29 @@
 //! The task running one stream inside LogstreamerInput: it reads the
 //! stream's files through its [`Follower`] into a StreamSink (its own
 //! splitter and decoder), which routes whole records and parks while the
-//! pipeline is full; after each flush returns, the journal may advance to
-//! the first byte not yet accepted. At a file boundary the buffer is
-//! flushed as the end of a stream, so a partial last line of a rotated
-//! file never joins the next file's first line.
+//! pipeline is full. Each flush marks the position it reached (the first
+//! byte not routed) in the stream's ack [`Tracker`]; the packs of the
+//! flush hold that mark's Ack, and the journal advances to a position only
+//! once every record before it was handled by every destination (the
+//! mark settled), never when the router merely took them. At a file
+//! boundary the buffer is flushed as the end of a stream, so a partial
+//! last line of a rotated file never joins the next file's first line.
+//!
+//! What a crash costs: the records in flight (routed, not yet handled by
+//! every output) plus at most one [`JOURNAL_EVERY`] of settled positions
+//! not yet written are read again; nothing is skipped. At stop the stream
+//! waits (until shortly before `[hekad] shutdown_timeout`, when outputs
+//! give up and drop what they hold; the rest of the pipeline still runs,
+//! since inputs stop first) for what it routed to settle, then writes the
+//! last settled position.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use heka_actors::plugin::{InputCx, PluginError, StreamDefaults};
+use heka_actors::ack::{Ack, Tracker};
+use heka_actors::plugin::{InputCx, PluginError, StreamDefaults, StreamSink};
 
 use super::config::Settings;
 use super::follower::{Follower, Step};
@@ -26,28 +39,79 @@ pub const MESSAGE_TYPE: &str = "logfile";
 /// once (when it changed).
 pub const JOURNAL_EVERY: Duration = Duration::from_secs(1);
 
-/// The journal of one stream and what was last written to it.
+/// The journal of one stream: positions marked per flush, the newest
+/// settled one, and what was last written.
 struct Checkpoint {
     path: PathBuf,
     written: Option<Journal>,
     last_write: Instant,
     failing: bool,
+    /// One mark per flush; `None` where the position could not be
+    /// described (the file unreadable), which settles without moving.
+    tracker: Tracker<Option<Journal>>,
+    /// The newest settled position not written yet.
+    settled: Option<Journal>,
+    /// Journal failures to report.
+    problems: Vec<Notice>,
 }
 
 impl Checkpoint {
-    fn due(&self, force: bool) -> bool {
-        force || self.last_write.elapsed() >= JOURNAL_EVERY
+    fn new(path: PathBuf, written: Option<Journal>) -> Checkpoint {
+        Checkpoint {
+            path,
+            written,
+            last_write: Instant::now(),
+            failing: false,
+            tracker: Tracker::new(),
+            settled: None,
+            problems: Vec::new(),
+        }
     }
 
-    /// Records that the pipeline accepted every record before
+    /// Marks the position `follower` reached with `buffered` bytes not
+    /// routed yet: the Ack every record of the flush then holds.
+    fn mark(&mut self, follower: &Follower, name: &str, buffered: usize) -> Ack {
+        let journal = match follower.journal(name, buffered) {
+            Ok(journal) => journal,
+            Err(err) => {
+                self.failed(err.to_string());
+                None
+            }
+        };
+        self.tracker.mark(journal)
+    }
+
+    /// Takes what settled; true when no mark is open any more.
+    fn absorb(&mut self) -> bool {
+        // An undescribed newest position leaves the older one pending:
+        // writing it is late, never ahead.
+        if let Some(Some(journal)) = self.tracker.settled() {
+            self.settled = Some(journal);
+        }
+        self.tracker.pending() == 0
+    }
+
+    /// Takes what settled and writes the newest position when `force` or
+    /// [`JOURNAL_EVERY`] has passed since the last write.
+    fn save(&mut self, force: bool) {
+        self.absorb();
+        if !force && self.last_write.elapsed() < JOURNAL_EVERY {
+            return;
+        }
+        let Some(journal) = self.settled.take() else {
+            return;
+        };
+        match self.accepted(journal) {
+            Ok(()) => self.failing = false,
+            Err(error) => self.failed(error),
+        }
+    }
+
+    /// Records that every destination handled every record before
     /// `journal.offset`, writing it unless nothing changed.
     ///
-    /// This is the one place a stream's journal advances. Today it is
-    /// called once `StreamSink::flush` returned, i.e. once the router took
-    /// the records, so a crash replays at most what was accepted since the
-    /// last write and never skips. A pipeline with durable delivery would
-    /// call it from the outputs' acknowledgement instead, with the offset
-    /// that acknowledgement covers.
+    /// This is the one place a stream's journal advances, and only with a
+    /// position the ack tracker settled ([`Checkpoint::save`]).
     fn accepted(&mut self, journal: Journal) -> Result<(), String> {
         if self.written.as_ref() == Some(&journal) {
             return Ok(());
@@ -56,6 +120,38 @@ impl Checkpoint {
         self.written = Some(journal);
         self.last_write = Instant::now();
         Ok(())
+    }
+
+    /// Reported once until a write succeeds again.
+    fn failed(&mut self, error: String) {
+        if !self.failing {
+            self.failing = true;
+            self.problems.push(Notice::JournalFailed { error });
+        }
+    }
+}
+
+/// Flushes `sink`, marking the position reached. While the flush is
+/// parked (the pipeline full), settled positions are still written every
+/// [`JOURNAL_EVERY`], so a crash replays at most that much beyond what is
+/// in flight.
+async fn flush(
+    sink: &mut StreamSink,
+    checkpoint: &RefCell<Checkpoint>,
+    follower: &Follower,
+    name: &str,
+    eof: bool,
+) -> Result<(), PluginError> {
+    let routed = sink.flush_acked(eof, |buffered| {
+        Some(checkpoint.borrow_mut().mark(follower, name, buffered))
+    });
+    tokio::pin!(routed);
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut routed => return done,
+            _ = tokio::time::sleep(JOURNAL_EVERY) => checkpoint.borrow_mut().save(false),
+        }
     }
 }
 
@@ -90,7 +186,9 @@ pub async fn follow(
     };
     let mut follower = Follower::new(files, settings.rescan_interval);
     follower.start(saved.as_ref(), initial_tail, &mut notices);
+    let checkpoint = RefCell::new(Checkpoint::new(journal_path, saved));
     let report = |notices: &mut Vec<Notice>| {
+        notices.append(&mut checkpoint.borrow_mut().problems);
         for notice in notices.drain(..) {
             notice.report(cx.name(), &name, cx.stats());
         }
@@ -103,12 +201,6 @@ pub async fn follow(
             logger: Some(name.clone()),
         })
         .map_err(|e| PluginError::fatal(e.to_string()))?;
-    let mut checkpoint = Checkpoint {
-        path: journal_path,
-        written: saved,
-        last_write: Instant::now(),
-        failing: false,
-    };
     let mut rescan = || {
         let now = SystemTime::now();
         let mut found = scan(
@@ -124,28 +216,12 @@ pub async fn follow(
     while !cx.is_stopping() {
         let step = match follower.read(sink.buffer()) {
             Ok(0) => {
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                checkpoint.borrow_mut().save(true);
                 follower.at_end(&mut rescan, &mut notices)
             }
             Ok(_) => {
-                sink.flush(false).await?;
-                // Accepted: every record before `read - buffered` of the
-                // open file is in the router's hands.
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    false,
-                    &mut notices,
-                );
+                flush(&mut sink, &checkpoint, &follower, &name, false).await?;
+                checkpoint.borrow_mut().save(false);
                 // A file rewritten while it is read steadily shows no end;
                 // look at its head now and then.
                 match last_verify.elapsed() >= settings.check_data_interval {
@@ -186,69 +262,29 @@ pub async fn follow(
             Step::End(next) => {
                 // The file's bytes are over: route (or drop, per
                 // deliver_incomplete_final) its partial last record.
-                sink.flush(true).await?;
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                flush(&mut sink, &checkpoint, &follower, &name, true).await?;
                 follower.enter(next, &mut notices);
-                save(
-                    &follower,
-                    &mut checkpoint,
-                    &name,
-                    sink.buffer().len(),
-                    true,
-                    &mut notices,
-                );
+                // The next file's start: reached once everything before
+                // it settled (nothing holds this mark's Ack).
+                let mut journal = checkpoint.borrow_mut();
+                drop(journal.mark(&follower, &name, sink.buffer().len()));
+                journal.save(true);
+                drop(journal);
                 report(&mut notices);
             }
         }
     }
-    // Stopping: what is buffered is a partial record, not accepted; the
-    // journal stops before it so the next run reads it again.
-    save(
-        &follower,
-        &mut checkpoint,
-        &name,
-        sink.buffer().len(),
-        true,
-        &mut notices,
-    );
+    // Stopping: what is buffered is a partial record, not routed, and the
+    // last mark stops before it, so the next run reads it again. Wait for
+    // what was routed to be handled (the pipeline still runs), then write
+    // the last settled position.
+    let completions = checkpoint.borrow().tracker.completions();
+    let all = completions.until(|| checkpoint.borrow_mut().absorb().then_some(()));
+    if tokio::time::timeout(cx.settle_limit(), all).await.is_err() {
+        let unsettled = checkpoint.borrow().tracker.pending();
+        tracing::warn!(plugin = %cx.name(), stream = %name, unsettled, "Records still in flight at stop: the journal stays before them, they will be read again.");
+    }
+    checkpoint.borrow_mut().save(true);
     report(&mut notices);
     Ok(())
-}
-
-/// Advances the journal to the follower's accepted position (when `force`
-/// or [`JOURNAL_EVERY`] has passed).
-fn save(
-    follower: &Follower,
-    checkpoint: &mut Checkpoint,
-    name: &str,
-    buffered: usize,
-    force: bool,
-    notices: &mut Vec<Notice>,
-) {
-    if !checkpoint.due(force) {
-        return;
-    }
-    let result = follower
-        .journal(name, buffered)
-        .map_err(|e| e.to_string())
-        .and_then(|journal| match journal {
-            Some(journal) => checkpoint.accepted(journal),
-            None => Ok(()),
-        });
-    match result {
-        // Reported once until a write succeeds again.
-        Err(error) if !checkpoint.failing => {
-            checkpoint.failing = true;
-            notices.push(Notice::JournalFailed { error });
-        }
-        Err(_) => {}
-        Ok(()) => checkpoint.failing = false,
-    }
 }

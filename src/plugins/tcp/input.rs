@@ -16,6 +16,11 @@
 //! with its own close_notify. A client that closes its TCP connection
 //! without TLS's close_notify ends its stream like a plain TCP close (only
 //! whole records are routed either way) and is logged at debug level.
+//!
+//! With `acknowledge = true` (ours, beyond Heka) each connection also
+//! tells its sender which records every destination here handled, in
+//! hekad's acknowledgement protocol ([`super::ack`], `input/acked.rs`),
+//! for a sending TcpOutput with `require_acks = true`.
 
 use std::time::Duration;
 
@@ -24,10 +29,12 @@ use heka_actors::plugin::{
     BuildError, Input, InputCx, LocalBoxFuture, PluginError, StreamDefaults,
 };
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
 use super::tls::TlsConfig;
+
+mod acked;
 
 /// How long a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +68,10 @@ pub struct TcpInputConfig {
     /// Keep-alive period in seconds.
     #[serde(default = "default_keep_alive_period")]
     pub keep_alive_period: u64,
+    /// Ours: acknowledge records once handled, for senders with
+    /// `require_acks = true` (default false: never send, like Heka).
+    #[serde(default)]
+    pub acknowledge: bool,
     /// Ours, not Heka's: the most connections served at once (0: no limit).
     /// Past it new connections wait in the kernel's listen backlog until
     /// one ends, so the read buffers of a flood of connections (each may
@@ -176,10 +187,11 @@ impl Input for TcpInput {
                         }
                         let cx = cx.clone();
                         let tls = self.tls.clone();
+                        let acks = self.config.acknowledge;
                         connections.spawn_local(async move {
                             match tls {
-                                None => connection(cx, socket, peer).await,
-                                Some(tls) => tls_connection(cx, tls, socket, peer).await,
+                                None => connection(cx, socket, peer, acks).await,
+                                Some(tls) => tls_connection(cx, tls, socket, peer, acks).await,
                             }
                         });
                     }
@@ -211,6 +223,7 @@ async fn tls_connection(
     tls: TlsAcceptor,
     socket: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
+    acks: bool,
 ) {
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(socket));
     let stream = tokio::select! {
@@ -220,9 +233,12 @@ async fn tls_connection(
     };
     match stream {
         Ok(Ok(mut stream)) => {
-            connection(cx, &mut stream, peer).await;
-            // Answer the client's close_notify with ours (best effort).
-            let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.shutdown()).await;
+            connection(cx, &mut stream, peer, acks).await;
+            // Answer the client's close_notify with ours (best effort; an
+            // acknowledging connection closed its side already).
+            if !acks {
+                let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.shutdown()).await;
+            }
         }
         Ok(Err(err)) => {
             tracing::warn!(plugin = %cx.name(), peer = %peer, error = %err, "TLS handshake failed.");
@@ -233,7 +249,12 @@ async fn tls_connection(
     }
 }
 
-async fn connection<S: AsyncRead + Unpin>(cx: InputCx, socket: S, peer: std::net::SocketAddr) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    cx: InputCx,
+    socket: S,
+    peer: std::net::SocketAddr,
+    acks: bool,
+) {
     let defaults = StreamDefaults {
         hostname: Some(peer.ip().to_string()),
         msg_type: Some(cx.name().to_owned()),
@@ -246,7 +267,11 @@ async fn connection<S: AsyncRead + Unpin>(cx: InputCx, socket: S, peer: std::net
             return;
         }
     };
-    match sink.read_from(socket).await {
+    let read = match acks {
+        false => sink.read_from(socket).await,
+        true => acked::acknowledged(&cx, &mut sink, socket, peer).await,
+    };
+    match read {
         Ok(()) => {}
         // A TLS peer that closed TCP without close_notify.
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -259,182 +284,4 @@ async fn connection<S: AsyncRead + Unpin>(cx: InputCx, socket: S, peer: std::net
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tls::testing::{Pki, spec};
-    use super::*;
-    use heka_actors::Pipeline;
-    use heka_actors::config::Config;
-    use heka_proto::deframer::{Deframer, Event};
-    use heka_proto::framing::{DEFAULT_MAX_MESSAGE_SIZE, encode_frame};
-    use heka_proto::prost::Message as _;
-    use heka_proto::{Message, MessageView};
-    use std::future::Future;
-    use std::net::SocketAddr;
-    use tokio::io::AsyncReadExt;
-
-    const LIMIT: Duration = Duration::from_secs(5);
-
-    async fn within<F: Future>(fut: F) -> F::Output {
-        tokio::time::timeout(LIMIT, fut).await.expect("timed out")
-    }
-
-    /// A port on 127.0.0.1 that was free a moment ago.
-    fn free_port() -> u16 {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    }
-
-    fn framed(payloads: &[&str]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for payload in payloads {
-            let msg = Message {
-                uuid: vec![9; 16].into(),
-                timestamp: 1,
-                r#type: Some("tls.test".into()),
-                payload: Some(payload.to_string().into_bytes().into()),
-                ..Message::default()
-            };
-            encode_frame(
-                &msg.encode_to_vec(),
-                None,
-                DEFAULT_MAX_MESSAGE_SIZE,
-                &mut out,
-            )
-            .unwrap();
-        }
-        out
-    }
-
-    /// A TLS client of `addr` trusting ca.pem, with `cert` (`client` or
-    /// `stranger`) as its certificate if given; sends `data` and closes.
-    async fn send(pki: &Pki, addr: SocketAddr, cert: Option<&str>, data: &[u8]) -> bool {
-        let mut keys = vec![("root_cafile", "ca.pem".into())];
-        if let Some(cert) = cert {
-            keys.push(("cert_file", format!("{cert}.pem").into()));
-            keys.push(("key_file", format!("{cert}.key").into()));
-        }
-        let tls: TlsConfig = pki.table(&keys).try_into().unwrap();
-        let client = tls
-            .connector(&spec("TcpOutput", &[], None), &addr.to_string())
-            .unwrap();
-        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let Ok(mut stream) = client.connector.connect(client.server_name, socket).await else {
-            return false;
-        };
-        // TLS 1.3: the server checks the client's certificate after the
-        // client's handshake is done, so a refusal shows on first use.
-        if stream.write_all(data).await.is_err() || stream.shutdown().await.is_err() {
-            return false;
-        }
-        let mut rest = Vec::new();
-        stream.read_to_end(&mut rest).await.is_ok()
-    }
-
-    #[test]
-    fn tls_input_builds_an_acceptor_from_its_table() {
-        let pki = Pki::new();
-        let tls = pki.table(&[
-            ("cert_file", "server.pem".into()),
-            ("key_file", "server.key".into()),
-        ]);
-        let options = [("address", "127.0.0.1:0".into()), ("use_tls", true.into())];
-        let ok = spec("TcpInput", &options, Some(tls.clone()));
-        assert!(TcpInput::build(&ok, &Globals::default()).is_ok());
-        let err = TcpInput::build(&spec("TcpInput", &options, None), &Globals::default())
-            .err()
-            .unwrap()
-            .message;
-        assert!(err.contains("tls.cert_file"), "{err}");
-        // Without use_tls the table is checked for unknown keys only.
-        let mut missing = tls;
-        missing.insert("cert_file".into(), pki.path("nowhere.pem").into());
-        let plain = spec(
-            "TcpInput",
-            &[("address", "127.0.0.1:0".into())],
-            Some(missing),
-        );
-        assert!(TcpInput::build(&plain, &Globals::default()).is_ok());
-    }
-
-    /// The whole path: TLS clients → TcpInput (client certificates
-    /// required) → router → TcpOutput over TLS → a rustls server here.
-    /// A client without a certificate is refused and the listener goes on.
-    #[test]
-    fn tls_end_to_end_through_a_pipeline() {
-        let pki = Pki::new();
-        let input_port = free_port();
-        let input: SocketAddr = format!("127.0.0.1:{input_port}").parse().unwrap();
-        let text = format!(
-            r#"
-            [TlsIn]
-            type = "TcpInput"
-            address = "{input}"
-            use_tls = true
-            [TlsIn.tls]
-            cert_file = "{server_pem}"
-            key_file = "{server_key}"
-            client_auth = "RequireAndVerifyClientCert"
-            client_cafile = "{ca}"
-
-            [TlsOut]
-            type = "TcpOutput"
-            message_matcher = "Type == 'tls.test'"
-            encoder = "ProtobufEncoder"
-            address = "127.0.0.1:{{OUT}}"
-            use_tls = true
-            [TlsOut.tls]
-            root_cafile = "{ca}"
-            server_name = "localhost"
-            "#,
-            server_pem = pki.path("server.pem"),
-            server_key = pki.path("server.key"),
-            ca = pki.path("ca.pem"),
-        );
-        actix_rt::System::new().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let out_port = listener.local_addr().unwrap().port();
-            let text = text.replace("{OUT}", &out_port.to_string());
-            let config = Config::from_str(&text, std::path::Path::new("tls.toml")).unwrap();
-            let acceptor: TlsConfig = pki
-                .table(&[
-                    ("cert_file", "server.pem".into()),
-                    ("key_file", "server.key".into()),
-                ])
-                .try_into()
-                .unwrap();
-            let acceptor = acceptor.acceptor(&spec("TcpInput", &[], None)).unwrap();
-            // The output's peer: collects payloads until it has three.
-            let receiver = tokio::spawn(async move {
-                let (socket, _) = listener.accept().await.unwrap();
-                let mut stream = acceptor.accept(socket).await.unwrap();
-                let mut deframer = Deframer::new(DEFAULT_MAX_MESSAGE_SIZE);
-                let mut buf = bytes::BytesMut::new();
-                let mut payloads = Vec::new();
-                while payloads.len() < 3 {
-                    assert!(stream.read_buf(&mut buf).await.unwrap() > 0);
-                    while let Some(event) = deframer.next(&mut buf) {
-                        let Event::Record(record) = event else {
-                            panic!("{event:?}");
-                        };
-                        let view = MessageView::decode(record.message).unwrap();
-                        payloads.push(String::from_utf8(view.payload().to_vec()).unwrap());
-                    }
-                }
-                payloads
-            });
-            let pipeline = Pipeline::start(
-                config.globals,
-                config.plugins,
-                crate::catalogue::catalogue(),
-            )
-            .unwrap();
-            assert!(!within(send(&pki, input, None, &framed(&["anonymous"]))).await);
-            assert!(!within(send(&pki, input, Some("stranger"), &framed(&["stranger"]))).await);
-            assert!(within(send(&pki, input, Some("client"), &framed(&["one", "two"]))).await);
-            assert!(within(send(&pki, input, Some("client"), &framed(&["three"]))).await);
-            let got = within(receiver).await.unwrap();
-            assert_eq!(got, ["one", "two", "three"]);
-            assert_eq!(within(pipeline.stop()).await, 0);
-        });
-    }
-}
+mod tests;

@@ -2,7 +2,10 @@
 //! default) from heka-inject, heka-flood or another hekad's TcpOutput;
 //! TcpOutput ships encoded records to a TCP peer. Both speak TLS when
 //! `use_tls = true`, configured by their `[<name>.tls]` table ([`tls`]).
+//! Between two hekads, TcpInput `acknowledge` and TcpOutput `require_acks`
+//! add acknowledged delivery ([`ack`], ours).
 
+pub mod ack;
 mod input;
 mod output;
 pub mod tls;

@@ -32,7 +32,18 @@
 //!   connection, which can cost the peer records it has not read yet.
 //! - What TCP cannot tell: bytes the local kernel accepted just before the
 //!   peer reset the connection are lost without an error. Heka's protocol
-//!   has no acknowledgements; neither has this output.
+//!   has no acknowledgements; by default neither has this output.
+//! - With `require_acks = true` (ours, for a hekad TcpInput with
+//!   `acknowledge = true`; `output/acks.rs`) a batch counts as delivered
+//!   only once the receiver acknowledged every record of it: `write`
+//!   returns Ok then, so the packs (and the acknowledgements upstream of
+//!   them: a Logstreamer journal, a disk queue's cursor) are released only
+//!   for records durable at the receiver. A failure resumes at the first
+//!   record not acknowledged rather than the first not written. Waits are
+//!   bounded by `ack_timeout` (default [`DEFAULT_ACK_TIMEOUT`]) without
+//!   progress, after which the connection is dropped and what it did not
+//!   acknowledge is sent again; a peer that does not greet in the protocol
+//!   is a Fatal error naming the missing `acknowledge = true`.
 //! - Connection refused (at start or later) is a Retry, never fatal.
 //!
 //! Back-pressure: a peer that stops reading blocks the write, which pauses
@@ -64,8 +75,10 @@ use serde::Deserialize;
 
 use super::tls::{TlsClient, TlsConfig};
 
+mod acks;
 mod conn;
 
+use acks::{Acks, Broken, first_unacked};
 use conn::Conn;
 
 /// Where records go when `address` is not set.
@@ -81,6 +94,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const TLS_CHUNK: usize = 64 * 1024;
 /// Over TLS, how long closing waits for the peer to close its side.
 pub const TLS_LINGER: Duration = Duration::from_secs(2);
+/// With `require_acks`, how long a write waits without acknowledgement
+/// progress when `ack_timeout` is not set.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// TcpOutput's own options, with Heka's names and defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +126,15 @@ pub struct TcpOutputConfig {
     /// Heka's disk-queue settings: accepted and ignored (see the module docs).
     #[serde(default)]
     pub buffering: Option<toml::Table>,
+    /// Ours: a batch is delivered only once the receiving hekad (TcpInput
+    /// with `acknowledge = true`) acknowledged it (default false).
+    #[serde(default)]
+    pub require_acks: bool,
+    /// Ours: with `require_acks`, the longest a write waits without
+    /// acknowledgement progress before reconnecting, a Go duration string
+    /// (default "30s").
+    #[serde(default)]
+    pub ack_timeout: Option<String>,
 }
 
 fn default_address() -> String {
@@ -135,6 +160,10 @@ pub struct TcpOutput {
     resume: Option<usize>,
     /// Whether the last attempt failed (log the outage once, not per retry).
     failing: bool,
+    /// With `require_acks`: the wait without progress allowed.
+    ack_timeout: Option<Duration>,
+    /// With `require_acks`: the open connection's acknowledgement state.
+    acks: Option<Acks>,
 }
 
 /// The index of the first record not wholly inside the first `written`
@@ -186,7 +215,24 @@ impl TcpOutput {
                     .connector(spec, &config.address)?,
             ),
         };
+        let ack_timeout = match (&config.ack_timeout, config.require_acks) {
+            (_, false) => None,
+            (None, true) => Some(DEFAULT_ACK_TIMEOUT),
+            (Some(text), true) => Some(
+                heka_actors::config::parse_duration(text)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        BuildError::invalid(
+                            spec,
+                            format!("`ack_timeout` {text:?} is not a positive duration"),
+                        )
+                    })?,
+            ),
+        };
         Ok(TcpOutput {
+            ack_timeout,
+            acks: None,
             address: config.address.clone(),
             local_address,
             keep_alive: config.keep_alive.then_some(period),
@@ -199,9 +245,11 @@ impl TcpOutput {
         })
     }
 
-    /// Makes sure a live connection is open.
-    async fn ensure_connected(&mut self) -> io::Result<()> {
-        if self.conn.as_mut().is_some_and(Conn::peer_closed) {
+    /// Makes sure a live connection is open (greeted, with `require_acks`).
+    async fn ensure_connected(&mut self) -> Result<(), Broken> {
+        // An acknowledging peer sends, so peeking cannot tell its close;
+        // the acknowledgement wait after the write sees it instead.
+        if self.ack_timeout.is_none() && self.conn.as_mut().is_some_and(Conn::peer_closed) {
             tracing::debug!(address = %self.address, "Peer closed the connection; reconnecting.");
             self.conn = None;
         }
@@ -212,9 +260,12 @@ impl TcpOutput {
                 self.keep_alive,
                 self.tls.as_ref(),
             );
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
                 .await
                 .map_err(|_| io::Error::new(ErrorKind::TimedOut, "connect timed out"))??;
+            if let Some(timeout) = self.ack_timeout {
+                self.acks = Some(Acks::greet(&mut stream, timeout, &self.address).await?);
+            }
             self.conn = Some(stream);
             self.since_connect = 0;
         }
@@ -238,8 +289,14 @@ impl TcpOutput {
             _ => 0,
         };
         while next < batch.len() {
-            if let Err(err) = self.ensure_connected().await {
-                return Err(self.fail(next, "connecting to", err));
+            match self.ensure_connected().await {
+                Ok(()) => {}
+                Err(Broken::Io(err)) => return Err(self.fail(next, "connecting to", err)),
+                Err(Broken::Peer(text)) => {
+                    self.conn = None;
+                    self.resume = Some(next);
+                    return Err(PluginError::fatal(text));
+                }
             }
             // Records for this connection: all, or up to `reconnect_after`.
             let last = match self.reconnect_after {
@@ -252,10 +309,29 @@ impl TcpOutput {
             let start = record_start(&batch.ends, next);
             let end = batch.ends[last - 1];
             let conn = self.conn.as_mut().expect("connected above");
+            let at = self.acks.as_ref().map_or(0, |acks| acks.sent);
             let (written, result) = conn.write_counted(&batch.data[start..end]).await;
+            // With acknowledgements, resume at the first record the peer
+            // did not acknowledge, else at the first not wholly written.
+            let unacked =
+                |acks: &Acks| first_unacked(&batch.ends, next, last, start, at, acks.acked());
             if let Err(err) = result {
-                let resume = resume_index(&batch.ends, start + written);
+                let resume = match &self.acks {
+                    Some(acks) => unacked(acks),
+                    None => resume_index(&batch.ends, start + written),
+                };
                 return Err(self.fail(resume, "writing to", err));
+            }
+            if let Some(acks) = self.acks.as_mut() {
+                acks.sent += written as u64;
+                if let Err(broken) = acks.settle(conn).await {
+                    let resume = unacked(acks);
+                    let err = match broken {
+                        Broken::Io(err) => err,
+                        Broken::Peer(text) => io::Error::new(ErrorKind::InvalidData, text),
+                    };
+                    return Err(self.fail(resume, "awaiting acknowledgements from", err));
+                }
             }
             if self.failing {
                 self.failing = false;
@@ -274,7 +350,7 @@ impl TcpOutput {
     /// after the data sent so far).
     async fn disconnect(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            conn.shutdown().await;
+            conn.shutdown(self.acks.take().is_some()).await;
         }
     }
 }

@@ -112,16 +112,31 @@ impl Conn {
         }
     }
 
+    /// Reads what the peer sent (acknowledgements, in `require_acks`
+    /// mode); 0 at its end.
+    pub(super) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(stream) => stream.read(buf).await,
+            Conn::Tls(stream) => stream.read(buf).await,
+        }
+    }
+
     /// Closes gracefully: FIN after the data. Over TLS, close_notify and
     /// FIN, then what the peer still sends is read and dropped until it
     /// closes too (for at most [`TLS_LINGER`]): a TLS server sends (TLS 1.3
     /// session tickets at least), and closing a socket with unread bytes
     /// makes the kernel reset the connection, which can cost the peer
-    /// records it has received but not read yet.
-    pub(super) async fn shutdown(&mut self) {
+    /// records it has received but not read yet. With `linger`, a plain
+    /// connection does the same (an acknowledging peer sends too).
+    pub(super) async fn shutdown(&mut self, linger: bool) {
         match self {
             Conn::Plain(stream) => {
-                let _ = stream.shutdown().await;
+                if stream.shutdown().await.is_err() || !linger {
+                    return;
+                }
+                let mut discard = [0u8; 4096];
+                let drain = async { while let Ok(1..) = stream.read(&mut discard).await {} };
+                let _ = tokio::time::timeout(TLS_LINGER, drain).await;
             }
             Conn::Tls(stream) => {
                 if stream.shutdown().await.is_err() {
