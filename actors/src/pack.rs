@@ -66,6 +66,13 @@ impl Pack {
     pub fn set_ack(&mut self, ack: Ack) {
         self.ack = Some(ack);
     }
+
+    /// The producer's claim this pack holds, if any (a message made from
+    /// this one, such as an output's failure message, takes a clone so the
+    /// producer's position waits for it too).
+    pub fn ack(&self) -> Option<&Ack> {
+        self.ack.as_ref()
+    }
 }
 
 /// One slot of a [`PackPool`]; returns to the pool when dropped.

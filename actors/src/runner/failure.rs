@@ -23,6 +23,7 @@ use bytes::Bytes;
 use heka_grammar::Matcher;
 use heka_proto::{Field, MessageView};
 
+use crate::ack::Ack;
 use crate::messages::Route;
 use crate::pack::{Pack, PackRef};
 use crate::plugin::message_defaults;
@@ -43,10 +44,13 @@ pub(crate) struct Failures {
     matcher: Option<Arc<Matcher>>,
 }
 
+/// One failure message: its view, loop count and the failed pack's Ack.
+pub(crate) type Failure = (MessageView, u32, Option<Ack>);
+
 /// Failure messages ready to route, and how many records got none.
 pub(crate) struct FailureBatch {
-    /// Each message with its loop count.
-    pub messages: Vec<(MessageView, u32)>,
+    /// Each message with its loop count and the failed pack's Ack.
+    pub messages: Vec<Failure>,
     /// Records whose failure message was refused (it would loop).
     pub refused: usize,
 }
@@ -86,7 +90,7 @@ impl Failures {
                 .flatten()
                 .filter(|view| !self.matcher.as_ref().is_some_and(|m| m.matches(view)));
             match view {
-                Some(view) => batch.messages.push((view, loops)),
+                Some(view) => batch.messages.push((view, loops, pack.ack().cloned())),
                 None => batch.refused += 1,
             }
         }
@@ -114,7 +118,7 @@ impl Failures {
 /// a time. An empty pool is waited for a bounded time (the packs holding
 /// it may sit behind this very output); what still finds no pack, or no
 /// router, is logged here (the caller counted every record as dropped).
-pub(crate) async fn route_failures(env: &Env, output: &str, messages: Vec<(MessageView, u32)>) {
+pub(crate) async fn route_failures(env: &Env, output: &str, messages: Vec<Failure>) {
     let chunk = (env.inject_pool.size() / 4).max(1);
     let mut lost = 0;
     let mut messages = messages.into_iter().peekable();
@@ -127,7 +131,14 @@ pub(crate) async fn route_failures(env: &Env, output: &str, messages: Vec<(Messa
         let packs: Vec<PackRef> = part
             .into_iter()
             .zip(permits)
-            .map(|((view, loops), permit)| Arc::new(Pack::pooled(view, None, loops, permit)))
+            .map(|((view, loops, ack), permit)| {
+                let mut pack = Pack::pooled(view, None, loops, permit);
+                // The producer's position waits for the failure message.
+                if let Some(ack) = ack {
+                    pack.set_ack(ack);
+                }
+                Arc::new(pack)
+            })
             .collect();
         let n = packs.len();
         if n > 0 && env.router.send(Route(packs)).await.is_err() {
@@ -165,7 +176,7 @@ mod tests {
         let original = pack("nginx", 0);
         let batch = failures().build(std::slice::from_ref(&original), "refused");
         assert_eq!(batch.refused, 0);
-        let (view, loops) = &batch.messages[0];
+        let (view, loops, _) = &batch.messages[0];
         assert_eq!(*loops, 1);
         assert_eq!(view.r#type(), b"heka.output-failure");
         assert_eq!(view.logger(), b"out");
@@ -183,6 +194,23 @@ mod tests {
         assert_eq!(&carried[..], &original.message.raw()[..]);
         let back = MessageView::decode(Bytes::from(carried)).unwrap();
         assert_eq!(back.payload(), b"original payload");
+    }
+
+    #[test]
+    fn a_failure_message_holds_the_failed_records_ack() {
+        let mut tracker = crate::ack::Tracker::new();
+        let mut pack = Pack::detached(pack("nginx", 0).message.clone());
+        pack.set_ack(tracker.mark(10u64));
+        let pack = Arc::new(pack);
+        let batch = failures().build(std::slice::from_ref(&pack), "down");
+        drop(pack);
+        assert_eq!(
+            tracker.settled(),
+            None,
+            "the failure message still carries it"
+        );
+        drop(batch);
+        assert_eq!(tracker.settled(), Some(10));
     }
 
     #[test]
