@@ -77,6 +77,14 @@ pub struct Tracker<P> {
     positions: VecDeque<P>,
 }
 
+impl Ack {
+    /// True when `self` and `other` are clones of one mark (a batch's
+    /// packs share one), so a holder keeps one of them.
+    pub fn same(&self, other: &Ack) -> bool {
+        Arc::ptr_eq(&self._mark, &other._mark)
+    }
+}
+
 impl<P> Default for Tracker<P> {
     fn default() -> Self {
         Tracker {
@@ -129,13 +137,26 @@ impl<P> Tracker<P> {
     /// Waits until every open mark completed (then [`Tracker::settled`]
     /// returns the last one), or `limit` passed. True when all completed.
     pub async fn wait_all(&self, limit: std::time::Duration) -> bool {
+        self.wait_until(limit, |ring| ring.done.iter().all(|&done| done))
+            .await
+    }
+
+    /// Waits until the oldest open mark completed (so [`Tracker::settled`]
+    /// has news), or `limit` passed; true in the first case. A producer
+    /// bounding what it has in flight waits here for room.
+    pub async fn wait_settled(&self, limit: std::time::Duration) -> bool {
+        self.wait_until(limit, |ring| ring.done.front() == Some(&true))
+            .await
+    }
+
+    async fn wait_until(&self, limit: std::time::Duration, ready: fn(&Ring) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
             // Register before checking, so a drop in between still wakes us.
             notified.as_mut().enable();
-            if self.shared.lock().done.iter().all(|&done| done) {
+            if ready(&self.shared.lock()) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -184,6 +205,18 @@ mod tests {
         }
         assert_eq!(tracker.settled(), Some(99));
         drop(tracker);
+    }
+
+    #[tokio::test]
+    async fn wait_settled_waits_for_the_oldest_mark_only() {
+        let mut tracker = Tracker::new();
+        let (a, b) = (tracker.mark(1u8), tracker.mark(2u8));
+        assert!(a.same(&a.clone()) && !a.same(&b));
+        drop(b);
+        assert!(!tracker.wait_settled(Duration::from_millis(20)).await);
+        drop(a);
+        assert!(tracker.wait_settled(Duration::from_secs(5)).await);
+        assert_eq!(tracker.settled(), Some(2));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use toml::de::DeTable;
 
 use super::duration::parse_duration;
 use super::error::{ConfigError, ErrorKind};
-use super::spec::{Category, CommonKeys, Location, PluginSpec, Retries};
+use super::spec::{Buffering, Category, CommonKeys, FullAction, Location, PluginSpec, Retries};
 use super::value::{Ctx, boolean, entries, integer, string, table, to_value, unsigned};
 
 /// `type`: the plugin type; the table name when absent.
@@ -42,7 +42,7 @@ pub const ENCODER: &str = "encoder";
 pub const USE_FRAMING: &str = "use_framing";
 /// Filters and outputs: disk buffering.
 pub const USE_BUFFERING: &str = "use_buffering";
-/// The `[name.buffering]` sub-table; left in the plugin's options.
+/// The `[name.buffering]` sub-table (the disk queue's settings).
 pub const BUFFERING: &str = "buffering";
 /// Splitters: deliver over-long records truncated.
 pub const KEEP_TRUNCATED: &str = "keep_truncated";
@@ -52,6 +52,11 @@ pub const USE_MESSAGE_BYTES: &str = "use_message_bytes";
 pub const MIN_BUFFER_SIZE: &str = "min_buffer_size";
 /// Splitters: deliver a trailing partial record.
 pub const DELIVER_INCOMPLETE_FINAL: &str = "deliver_incomplete_final";
+
+const MAX_FILE_SIZE: &str = "max_file_size";
+const MAX_BUFFER_SIZE: &str = "max_buffer_size";
+const FULL_ACTION: &str = "full_action";
+const CURSOR_UPDATE_COUNT: &str = "cursor_update_count";
 
 const DELAY: &str = "delay";
 const MAX_DELAY: &str = "max_delay";
@@ -85,6 +90,13 @@ pub(crate) fn read_plugin(
                     common.retries = read_retries(t, ctx, errors);
                     common.retries_configured = true;
                 }
+                Err(kind) => errors.push(ctx.error(line, key, kind)),
+            }
+            continue;
+        }
+        if key == BUFFERING {
+            match table(entry.value) {
+                Ok(t) => common.buffering = Some(read_buffering(t, ctx, errors)),
                 Err(kind) => errors.push(ctx.error(line, key, kind)),
             }
             continue;
@@ -207,6 +219,43 @@ fn read_retries(t: DeTable<'_>, ctx: &Ctx<'_>, errors: &mut Vec<ConfigError>) ->
     retries
 }
 
+/// `[name.buffering]`: Heka's defaults for keys not given (a 0
+/// `max_file_size` means the default); errors are keyed `buffering.KEY`.
+fn read_buffering(t: DeTable<'_>, ctx: &Ctx<'_>, errors: &mut Vec<ConfigError>) -> Buffering {
+    let mut buffering = Buffering::default();
+    for entry in entries(t, ctx.lines) {
+        let key = entry.key.as_str();
+        let result = to_value(entry.value).and_then(|value| {
+            match key {
+                MAX_FILE_SIZE => match unsigned(value)? {
+                    0 => {}
+                    n => buffering.max_file_size = n,
+                },
+                MAX_BUFFER_SIZE => buffering.max_buffer_size = unsigned(value)?,
+                FULL_ACTION => {
+                    buffering.full_action = match string(value)?.as_str() {
+                        "shutdown" => FullAction::Shutdown,
+                        "drop" => FullAction::Drop,
+                        "block" => FullAction::Block,
+                        other => {
+                            return Err(ErrorKind::Invalid(format!(
+                                "must be \"shutdown\", \"drop\" or \"block\", got {other:?}"
+                            )));
+                        }
+                    }
+                }
+                CURSOR_UPDATE_COUNT => buffering.cursor_update_count = unsigned(value)?.max(1),
+                _ => return Err(ErrorKind::UnknownKey { hint: None }),
+            }
+            Ok(())
+        });
+        if let Err(kind) = result {
+            errors.push(ctx.error(entry.line, &format!("{BUFFERING}.{key}"), kind));
+        }
+    }
+    buffering
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -270,6 +319,10 @@ mod tests {
             encoder: Some("e".into()),
             use_framing: Some(true),
             use_buffering: Some(false),
+            buffering: Some(Buffering {
+                max_file_size: 1,
+                ..Buffering::default()
+            }),
             keep_truncated: Some(true),
             use_message_bytes: Some(true),
             min_buffer_size: Some(100),
@@ -281,8 +334,8 @@ mod tests {
             .iter()
             .map(|(k, l)| (k.as_str(), *l))
             .collect();
-        assert_eq!(keys, vec![("address", 4), ("buffering", 21)]);
-        assert_eq!(spec.options.len(), 2);
+        assert_eq!(keys, vec![("address", 4)]);
+        assert_eq!(spec.options.len(), 1);
         assert_eq!(spec.options["address"].as_str(), Some(":5565"));
     }
 
@@ -341,6 +394,49 @@ mod tests {
         assert_eq!(
             errors[0].kind.to_string(),
             "expected a string, found an integer"
+        );
+    }
+
+    #[test]
+    fn buffering_table_is_read_with_heka_defaults_and_checked() {
+        let (spec, errors) = read(
+            "[o]\ntype = 'FileOutput'\nuse_buffering = true\n[o.buffering]\n\
+             max_file_size = 0\nmax_buffer_size = 4096\nfull_action = 'block'\n",
+        );
+        assert_eq!(errors, vec![]);
+        let want = Buffering {
+            max_buffer_size: 4096,
+            full_action: FullAction::Block,
+            ..Buffering::default()
+        };
+        let spec = spec.unwrap();
+        assert_eq!(spec.common.buffering, Some(want));
+        assert_eq!(spec.buffering(None), Some(want));
+        let (_, errors) =
+            read("[o]\ntype = 'FileOutput'\n[o.buffering]\nfull_action = 'wait'\nmax_size = 1\n");
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_deref().unwrap()).collect();
+        assert_eq!(keys, ["buffering.full_action", "buffering.max_size"]);
+    }
+
+    #[test]
+    fn plugin_buffering_defaults_apply_only_without_a_table() {
+        let tcp = Buffering {
+            max_file_size: 128 << 20,
+            cursor_update_count: 50,
+            ..Buffering::default()
+        };
+        let (spec, _) = read("[o]\ntype = 'TcpOutput'\n");
+        assert_eq!(spec.unwrap().buffering(Some(tcp)), Some(tcp));
+        let (spec, _) = read("[o]\ntype = 'TcpOutput'\nuse_buffering = false\n");
+        assert_eq!(spec.unwrap().buffering(Some(tcp)), None);
+        let (spec, _) = read("[o]\ntype = 'TcpOutput'\n[o.buffering]\nmax_buffer_size = 9\n");
+        let got = spec.unwrap().buffering(Some(tcp)).unwrap();
+        assert_eq!((got.max_file_size, got.cursor_update_count), (512 << 20, 1));
+        let (spec, _) = read("[i]\ntype = 'TcpInput'\nuse_buffering = true\n");
+        assert_eq!(
+            spec.unwrap().buffering(None),
+            None,
+            "inputs are never buffered"
         );
     }
 

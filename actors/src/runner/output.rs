@@ -3,7 +3,11 @@
 //! buffer, then written with the mailbox paused, so writes are serialised
 //! and a slow output holds back the router instead of queueing without
 //! bound. A failed write is retried or the output is rebuilt per `retries`;
-//! the batch is only released once written.
+//! the batch is only released once written. An output that keeps records
+//! in memory after `write` returned ([`Output::holds_records`]) makes the
+//! runner keep those records' acknowledgements (not the packs: their pool
+//! slots go back) until a write or flush empties its buffer, so no
+//! producer's checkpoint passes a record that is not written out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::FutureExt;
 
+use crate::ack::Ack;
 use crate::catalogue::Catalogue;
 use crate::config::{Globals, PluginSpec};
 use crate::messages::{Deliver, Drain, Reopen, Stop};
@@ -32,6 +37,9 @@ pub struct OutputRunner {
     spare: Option<EncodedBatch>,
     policy: RestartPolicy,
     exited: bool,
+    /// Acknowledgements of records the output holds unwritten, one per
+    /// batch (see [`Output::holds_records`]); bounded by its buffer.
+    held: Vec<Ack>,
 }
 
 /// Builds the encoder an output's spec names and decides `use_framing`.
@@ -107,6 +115,7 @@ impl OutputRunner {
             scratch: Vec::new(),
             spare: None,
             exited: false,
+            held: Vec::new(),
         }
     }
 
@@ -204,6 +213,13 @@ impl OutputRunner {
         ctx.wait(fut.into_actor(self).map(move |(output, batch, result), act, ctx| {
             let n = batch.len() as u64;
             act.id.stats.set_extra(output.report_fields());
+            if !matches!(result, Ok(()) | Err(PluginError::Message(_))) && !act.held.is_empty() {
+                // The output's memory goes with it (as before acks existed).
+                tracing::warn!(plugin = %act.id.name, batches = act.held.len(), "Output failed holding unwritten records; they are not retried.");
+                act.held.clear();
+            } else {
+                act.hold_acks(&*output, Some(&batch));
+            }
             match result {
                 Ok(()) => {
                     act.output = Some(output);
@@ -225,6 +241,20 @@ impl OutputRunner {
                 }
             }
         }));
+    }
+
+    /// After a call on `output`: keeps `batch`'s acknowledgements while the
+    /// output holds records, releases every held one once it holds none.
+    fn hold_acks(&mut self, output: &dyn Output, batch: Option<&EncodedBatch>) {
+        if !output.holds_records() {
+            self.held.clear();
+            return;
+        }
+        for ack in batch.iter().flat_map(|b| &b.packs).filter_map(|p| p.ack()) {
+            if !self.held.last().is_some_and(|held| held.same(ack)) {
+                self.held.push(ack.clone());
+            }
+        }
     }
 
     fn recycle(&mut self, mut batch: EncodedBatch) {
@@ -286,6 +316,7 @@ impl OutputRunner {
         };
         Box::pin(fut.into_actor(self).map(move |(output, result), act, _| {
             act.id.stats.set_extra(output.report_fields());
+            act.hold_acks(&*output, None);
             act.output = Some(output);
             if let Err(err) = result {
                 RunnerStats::add(&act.id.stats.errors, 1);
