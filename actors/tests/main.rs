@@ -3,4 +3,5 @@
 mod config;
 mod dynamic;
 mod pipeline;
+mod queue;
 mod support;
