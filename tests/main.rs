@@ -7,6 +7,7 @@ mod example;
 mod http;
 mod logstreamer;
 mod netplugins;
+mod queue;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;
