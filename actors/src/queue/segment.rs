@@ -49,6 +49,7 @@ pub struct Writer {
     id: u64,
     file: File,
     len: u64,
+    torn: bool,
 }
 
 impl Writer {
@@ -65,6 +66,7 @@ impl Writer {
             id,
             file,
             len: 0,
+            torn: false,
         })
     }
 
@@ -95,11 +97,18 @@ impl Writer {
             Err(err) => {
                 let path = path(&self.dir, self.id);
                 if let Err(cut) = self.file.set_len(self.len) {
+                    self.torn = true;
                     tracing::error!(file = %path.display(), offset = self.len, error = %cut, "Cannot cut a failed queue write back; the segment ends in a torn record.");
                 }
                 Err(QueueError::io("writing", &path, err))
             }
         }
+    }
+
+    /// True when a failed append could not be cut back: the segment may
+    /// end in a torn record and must not be appended to again.
+    pub fn torn(&self) -> bool {
+        self.torn
     }
 
     /// Starts segment `id + 1`; returns the id of the finished segment.

@@ -153,7 +153,9 @@ impl Queue {
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             // A segment that could not be cut back may end torn: start a
             // new one so later records are never read as its tail.
-            let _ = self.roll();
+            if self.writer.torn() {
+                let _ = self.roll();
+            }
             return Err(err);
         }
         *self.segments.entry(self.writer.id()).or_default() += data.len() as u64;
