@@ -200,3 +200,106 @@ fn a_full_queue_with_full_action_shutdown_stops_hekad_with_status_1() {
         "{log}"
     );
 }
+
+#[test]
+fn a_buffered_file_output_acknowledges_records_only_once_they_are_in_the_file() {
+    const N: u64 = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.heka");
+    // Flush rules that keep everything in FileOutput's memory until shutdown.
+    let toml = format!(
+        r#"
+[hekad]
+base_dir = "{base}"
+
+[out]
+type = "FileOutput"
+message_matcher = "TRUE"
+path = "{out}"
+encoder = "ProtobufEncoder"
+flush_interval = 100000
+flush_count = 1000000
+use_buffering = true
+"#,
+        base = dir.path().display(),
+        out = out.display()
+    );
+    let path = dir.path().join("hekad.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = hekad::actors::config::Config::load(&path).unwrap();
+    let stats = actix_rt::System::new().block_on(async move {
+        let pipeline = hekad::actors::Pipeline::start(
+            config.globals,
+            config.plugins,
+            hekad::catalogue::catalogue(),
+        )
+        .unwrap();
+        for i in 0..N {
+            let mut msg = hekad::proto::Message::new([3; 16], 1);
+            msg.payload = Some(i.to_string().into_bytes().into());
+            pipeline.inject(&msg).await.unwrap();
+        }
+        let stats = pipeline.stats("out").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.received.load(std::sync::atomic::Ordering::Relaxed) < N {
+            assert!(
+                Instant::now() < deadline,
+                "the queue did not feed FileOutput"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let queued = stats
+            .queue
+            .get()
+            .unwrap()
+            .records
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // FileOutput took every record but wrote none: none is settled.
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), 0);
+        assert_eq!(
+            queued, N,
+            "records acknowledged before they were in the file"
+        );
+        assert_eq!(pipeline.stop().await, 0);
+        stats
+    });
+    let queue = dir.path().join("output_queue/out");
+    assert_eq!(pending(&queue), 0, "written at shutdown, then checkpointed");
+    assert_eq!(
+        stats
+            .queue
+            .get()
+            .unwrap()
+            .records
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    let cat = heka_cat(&[
+        "-format",
+        "count",
+        dir.path().join("out.heka").to_str().unwrap(),
+    ]);
+    assert_eq!(text(&cat.stdout).trim(), N.to_string());
+}
+
+#[test]
+fn sigterm_with_the_peer_down_keeps_every_queued_record_on_disk() {
+    const N: usize = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, peer) = (free_port(), free_port());
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), port, peer, ""), Some(port));
+    let queue = dir.path().join("output_queue/forward");
+    send(port, N);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pending(&queue) < N as u64 {
+        assert!(Instant::now() < deadline, "not queued:\n{}", daemon.log());
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The output is retrying what it was fed when shutdown begins; after
+    // shutdown_timeout it gives up on it, and those records stay queued.
+    daemon.signal("TERM");
+    let (status, log) = daemon.wait(30);
+    assert!(status.success(), "{log}");
+    assert_eq!(pending(&queue), N as u64, "{log}");
+}

@@ -32,10 +32,15 @@ pub struct Ack {
 struct Mark {
     seq: u64,
     shared: Arc<Shared>,
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Mark {
     fn drop(&mut self) {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // Never settles: the producer's position stays before it.
+            return;
+        }
         let mut ring = self.shared.lock();
         let index = (self.seq - ring.first) as usize;
         if let Some(done) = ring.done.get_mut(index) {
@@ -78,6 +83,16 @@ pub struct Tracker<P> {
 }
 
 impl Ack {
+    /// Says that a pack holding this Ack was dropped without being handled
+    /// (an output gave up on it at shutdown): the mark then never settles,
+    /// so the producer never checkpoints past it and replays it after a
+    /// restart. Waiting for it ([`Tracker::wait_all`]) times out.
+    pub fn fail(&self) {
+        self._mark
+            .failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// True when `self` and `other` are clones of one mark (a batch's
     /// packs share one), so a holder keeps one of them.
     pub fn same(&self, other: &Ack) -> bool {
@@ -112,6 +127,7 @@ impl<P> Tracker<P> {
             _mark: Arc::new(Mark {
                 seq,
                 shared: Arc::clone(&self.shared),
+                failed: Default::default(),
             }),
         }
     }
@@ -205,6 +221,19 @@ mod tests {
         }
         assert_eq!(tracker.settled(), Some(99));
         drop(tracker);
+    }
+
+    #[test]
+    fn a_failed_mark_never_settles_and_holds_back_later_ones() {
+        let mut tracker = Tracker::new();
+        let (a, b, c) = (tracker.mark(1), tracker.mark(2), tracker.mark(3));
+        drop(a);
+        b.fail();
+        drop(b);
+        drop(c);
+        assert_eq!(tracker.settled(), Some(1));
+        assert_eq!(tracker.settled(), None, "2 was dropped unhandled");
+        assert_eq!(tracker.pending(), 2);
     }
 
     #[tokio::test]

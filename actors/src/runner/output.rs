@@ -230,6 +230,10 @@ impl OutputRunner {
                 }
                 Err(PluginError::Message(text)) => {
                     act.output = Some(output);
+                    if act.env.past_shutdown_timeout() {
+                        // Given up at shutdown, not refused by the output.
+                        Self::unhandled(&batch.packs);
+                    }
                     RunnerStats::add(&act.id.stats.errors, 1);
                     RunnerStats::add(&act.id.stats.dropped, n);
                     tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output dropped a batch.");
@@ -257,6 +261,14 @@ impl OutputRunner {
         }
     }
 
+    /// `packs` are dropped without being written: their producers must not
+    /// count them as handled (a disk queue keeps them for the next start).
+    fn unhandled(packs: &[PackRef]) {
+        for ack in packs.iter().filter_map(|p| p.ack()) {
+            ack.fail();
+        }
+    }
+
     fn recycle(&mut self, mut batch: EncodedBatch) {
         batch.clear();
         self.spare = Some(batch);
@@ -265,11 +277,13 @@ impl OutputRunner {
     fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
         RunnerStats::add(&self.id.stats.errors, 1);
         if self.env.past_shutdown_timeout() {
+            Self::unhandled(&batch.packs);
             RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
             tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began; batch dropped.");
             return;
         }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
+            Self::unhandled(&batch.packs);
             RunnerStats::add(&self.id.stats.dropped, batch.len() as u64);
             self.give_up(error);
             return;
@@ -346,6 +360,7 @@ impl Handler<Deliver> for OutputRunner {
         let stats = &self.id.stats;
         stats.took_batch(msg.0.len());
         if self.exited {
+            Self::unhandled(&msg.0);
             RunnerStats::add(&stats.dropped, msg.0.len() as u64);
             return;
         }
