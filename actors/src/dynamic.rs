@@ -16,8 +16,9 @@ use crate::messages::{
 };
 use crate::plugin::{BuildError, Filter};
 use crate::queue::Cursor;
-use crate::queue::runner::{QueueRunner, open_queue, start_queue};
+use crate::queue::runner::QueueRunner;
 use crate::queue::state::Queue;
+use crate::queue::{open_queue, start_queue};
 use crate::runner::Env;
 use crate::runner::filter::FilterRunner;
 use crate::supervisor::PipelineSupervisor;

@@ -17,7 +17,7 @@ use crate::dynamic::start_filter;
 use crate::messages::{Reopen, Route, Shutdown};
 use crate::pack::{Pack, PackPool};
 use crate::plugin::BuildError;
-use crate::queue::runner::{open_queue, start_queue};
+use crate::queue::{open_queue, start_queue};
 use crate::report::Report;
 use crate::router::Router;
 use crate::runner::Env;

@@ -282,6 +282,48 @@ fn corrupt_bytes_in_a_queue_are_skipped_and_the_rest_delivered() {
     assert_eq!(payloads("q-mend"), [0, 1, 2, 3, 5, 6, 7, 8, 9]);
 }
 
+#[test]
+fn a_buffered_filter_is_fed_from_its_queue() {
+    let base = tempfile::tempdir().unwrap();
+    let seen = sink("q-filter");
+    in_system(|| async {
+        let mut echo = spec("echo", "EchoFilter", "");
+        echo.common.message_matcher = Some("Type == 'alpha'".into());
+        echo.common.use_buffering = Some(true);
+        let specs = vec![
+            spec("gen", "GenInput", "count = 700\ntype = 'alpha'"),
+            echo,
+            output("echoes", "q-filter", "Type == 'alpha.seen'"),
+        ];
+        let pipeline = Pipeline::start(with_base(base.path()), specs, catalogue()).unwrap();
+        assert!(
+            eventually(10, || seen.got.lock().unwrap().len() == 700).await,
+            "{} echoes\n{}",
+            seen.got.lock().unwrap().len(),
+            pipeline.report().to_text()
+        );
+        let stats = pipeline.stats("echo").unwrap();
+        assert!(stats.queue.get().is_some(), "the filter has no queue");
+        assert!(
+            eventually(5, || stats
+                .queue
+                .get()
+                .unwrap()
+                .records
+                .load(Ordering::Relaxed)
+                == 0)
+            .await
+        );
+        pipeline.stop().await
+    });
+    assert!(
+        queue_dir(base.path(), "echo")
+            .join("checkpoint.txt")
+            .exists()
+    );
+    assert_eq!(payloads("q-filter"), (0..700).collect::<Vec<_>>());
+}
+
 /// A tmpfs of `kib` KiB mounted on a new temporary folder, unmounted on
 /// drop; `None` where mounting is not allowed (not root).
 struct Tmpfs(tempfile::TempDir);

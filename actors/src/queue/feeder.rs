@@ -34,7 +34,9 @@ use crate::messages::Deliver;
 use crate::pack::{Pack, PackRef};
 use crate::stats::{QueueStats, RunnerStats};
 
-/// Most records handed to the runner in one batch.
+/// Most records handed to an output's runner in one batch. A filter's
+/// batches are at most `poolsize / 4`, the size inputs route, so what it
+/// injects while processing one batch fits the inject pool.
 pub const BATCH_RECORDS: usize = 256;
 /// Most message bytes in one batch.
 pub const BATCH_BYTES: usize = 256 * 1024;
@@ -44,6 +46,11 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 pub const IN_FLIGHT_RECORDS: u64 = 65_536;
 /// Most message bytes fed and not yet handled.
 pub const IN_FLIGHT_BYTES: u64 = 8 << 20;
+/// After an idle feeder is woken by an append, it waits this long so that
+/// the next appends join the same read and batch (the router appends a
+/// few dozen records at a time; reading each append alone costs two read
+/// calls and a hop to the runner).
+pub const COALESCE: Duration = Duration::from_millis(1);
 /// At shutdown, how long the feeder waits for what it fed to be handled
 /// before writing its last checkpoint (the runner has drained by then).
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(2);
@@ -77,6 +84,8 @@ pub struct Feeder {
     pub reader: QueueReader,
     /// The plugin's runner.
     pub to: Recipient<Deliver>,
+    /// Most records per batch handed to it.
+    pub batch_records: usize,
     /// The plugin's statistics.
     pub stats: Arc<RunnerStats>,
     /// The queue's figures.
@@ -133,7 +142,9 @@ impl Feeder {
             }
             let in_flight = w.tracker.pending() > 0;
             tokio::select! {
-                _ = self.data.notified(), if phase == Phase::Run => {}
+                _ = self.data.notified(), if phase == Phase::Run => {
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = w.tracker.wait_settled(Duration::from_secs(1)), if in_flight => {}
                 changed = self.phase.changed() => if changed.is_err() { break },
             }
@@ -164,7 +175,7 @@ impl Feeder {
         let live = self.queue.borrow().live();
         let mut packs: Vec<Pack> = Vec::new();
         let (mut records, mut bytes, mut consumed) = (0u64, 0u64, false);
-        while packs.len() < BATCH_RECORDS && (bytes as usize) < BATCH_BYTES {
+        while packs.len() < self.batch_records && (bytes as usize) < BATCH_BYTES {
             let Some(item) = self.reader.next(live)? else {
                 break;
             };

@@ -89,6 +89,50 @@ pub fn queue_dir(base_dir: &Path, name: &str) -> PathBuf {
     base_dir.join(QUEUE_ROOT).join(safe)
 }
 
+/// Opens the disk queue of buffered plugin `spec` under `base_dir`.
+pub fn open_queue(
+    spec: &crate::config::PluginSpec,
+    buffering: crate::config::Buffering,
+    globals: &crate::config::Globals,
+) -> Result<(state::Queue, Cursor), crate::plugin::BuildError> {
+    let dir = queue_dir(&globals.base_dir, &spec.name);
+    state::Queue::open(
+        &dir,
+        buffering,
+        globals.max_message_size as usize,
+        Default::default(),
+    )
+    .map_err(|err| crate::plugin::BuildError::invalid(spec, format!("disk queue: {err}")))
+}
+
+/// Starts the queue actor of a buffered plugin on `arbiter`, feeding
+/// `runner`; subscribe the returned address to the router in the
+/// runner's place.
+pub fn start_queue(
+    env: &crate::runner::Env,
+    arbiter: &actix::ArbiterHandle,
+    spec: &crate::config::PluginSpec,
+    opened: (state::Queue, Cursor),
+    runner: actix::Recipient<crate::messages::Deliver>,
+    stats: std::sync::Arc<crate::stats::RunnerStats>,
+) -> actix::Addr<runner::QueueRunner> {
+    let chansize = env.globals.plugin_chansize.max(1);
+    let batch = match spec.category {
+        crate::config::Category::Filter => (env.globals.poolsize / 4).max(1),
+        _ => feeder::BATCH_RECORDS,
+    };
+    let (env, name, type_name) = (
+        env.clone(),
+        spec.name.as_str().into(),
+        spec.type_name.as_str().into(),
+    );
+    use actix::Actor as _;
+    runner::QueueRunner::start_in_arbiter(arbiter, move |ctx| {
+        ctx.set_mailbox_capacity(chansize);
+        runner::QueueRunner::new(env, name, type_name, opened, runner, batch, stats)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

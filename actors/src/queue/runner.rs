@@ -1,6 +1,10 @@
 //! QueueRunner: the router destination of a buffered filter or output. It
-//! appends each `Deliver` batch to the plugin's disk queue with one
-//! write(2) and drops the packs at once (their pool slots return), and
+//! appends what the router delivered to the plugin's disk queue with one
+//! write(2) per mailbox burst (the `Deliver` batches that were waiting
+//! together: one ext4 write of a few dozen records costs about as much as
+//! one of many, so small writes doubled the queue's cost in W2), then
+//! drops the packs (their pool slots return; never before the write, so
+//! kill -9 loses nothing the queue took), and
 //! starts the [feeder](super::feeder) that hands the queue to the plugin's
 //! runner. When a batch does not fit under `max_buffer_size` (or the
 //! append fails: a full disk), `full_action` decides:
@@ -49,6 +53,10 @@ pub struct QueueRunner {
     queue: Rc<RefCell<Queue>>,
     data: Rc<Notify>,
     frames: Vec<u8>,
+    /// Packs whose frames wait in `frames` for the burst's write.
+    held: Vec<crate::pack::PackRef>,
+    held_records: u64,
+    flush_scheduled: bool,
     phase: watch::Sender<Phase>,
     holding: watch::Receiver<bool>,
     finished: watch::Receiver<bool>,
@@ -61,7 +69,7 @@ pub struct QueueRunner {
 
 impl QueueRunner {
     /// A queue actor for plugin `name` (of `type_name`) over the opened
-    /// `queue`, feeding `runner` from `start`. Build it on the arbiter it
+    /// `queue`, feeding `runner` batches of at most `batch_records`. Build it on the arbiter it
     /// runs on (it shares state with its feeder task there).
     pub fn new(
         env: Env,
@@ -69,6 +77,7 @@ impl QueueRunner {
         type_name: Arc<str>,
         queue: (Queue, Cursor),
         runner: Recipient<Deliver>,
+        batch_records: usize,
         stats: Arc<RunnerStats>,
     ) -> QueueRunner {
         let queue_stats = Arc::clone(stats.queue.get_or_init(|| Arc::clone(queue.0.stats())));
@@ -84,6 +93,7 @@ impl QueueRunner {
             queue: Rc::clone(&queue),
             reader,
             to: runner,
+            batch_records,
             stats: Arc::clone(&stats),
             queue_stats,
             data: Rc::clone(&data),
@@ -99,6 +109,9 @@ impl QueueRunner {
             queue,
             data,
             frames: Vec::new(),
+            held: Vec::new(),
+            held_records: 0,
+            flush_scheduled: false,
             phase,
             holding,
             finished,
@@ -107,6 +120,17 @@ impl QueueRunner {
             dropped_unlogged: 0,
             last_drop_log: None,
         }
+    }
+
+    /// Writes what this mailbox burst delivered.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        let records = std::mem::take(&mut self.held_records);
+        let packs = std::mem::take(&mut self.held);
+        if records > 0 {
+            self.store(packs, records, ctx);
+        }
+        self.frames.clear();
     }
 
     fn action(&self) -> FullAction {
@@ -195,14 +219,18 @@ impl QueueRunner {
             drop(packs);
             (frames, stored)
         };
-        ctx.wait(wait.into_actor(self).map(move |(frames, stored), act, _| {
-            act.frames = frames;
-            if stored {
-                act.data.notify_one();
-            } else {
-                act.drop_batch(records, "still full after shutdown_timeout");
-            }
-        }));
+        ctx.wait(
+            wait.into_actor(self)
+                .map(move |(mut frames, stored), act, _| {
+                    frames.clear();
+                    act.frames = frames;
+                    if stored {
+                        act.data.notify_one();
+                    } else {
+                        act.drop_batch(records, "still full after shutdown_timeout");
+                    }
+                }),
+        );
     }
 
     /// Heka's start rule: wait while the queue is at 90 % of its limit.
@@ -251,6 +279,17 @@ impl Actor for QueueRunner {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        if self.held_records > 0 {
+            // Stop came in the burst that delivered these: write them now.
+            let appended = self
+                .queue
+                .borrow_mut()
+                .append(&self.frames, self.held_records);
+            if let Err(err) = appended {
+                RunnerStats::add(&self.stats.dropped, self.held_records);
+                tracing::error!(plugin = %self.name, error = %err, records = self.held_records, "Cannot append to the disk queue at stop; messages dropped.");
+            }
+        }
         self.phase.send_replace(Phase::Settle);
     }
 }
@@ -261,7 +300,6 @@ impl Handler<Deliver> for QueueRunner {
     fn handle(&mut self, Deliver(packs): Deliver, ctx: &mut Context<Self>) {
         // Counted as received when the feeder hands them to the runner.
         self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-        self.frames.clear();
         let max = self.env.globals.max_message_size as usize;
         let mut records = 0;
         for pack in &packs {
@@ -274,8 +312,16 @@ impl Handler<Deliver> for QueueRunner {
                 }
             }
         }
-        if records > 0 {
-            self.store(packs, records, ctx);
+        if records == 0 {
+            return;
+        }
+        self.held_records += records;
+        self.held.extend(packs);
+        if !self.flush_scheduled {
+            // Spawned items run once the mailbox has no more messages
+            // ready, so every batch delivered together shares one write.
+            self.flush_scheduled = true;
+            ctx.spawn(fut::ready(()).map(|(), act: &mut Self, ctx| act.flush(ctx)));
         }
     }
 }
@@ -317,43 +363,4 @@ impl Handler<Stop> for QueueRunner {
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         ctx.stop();
     }
-}
-
-/// Opens the disk queue of buffered plugin `spec` under `base_dir`.
-pub fn open_queue(
-    spec: &crate::config::PluginSpec,
-    buffering: crate::config::Buffering,
-    globals: &crate::config::Globals,
-) -> Result<(Queue, Cursor), crate::plugin::BuildError> {
-    let dir = super::queue_dir(&globals.base_dir, &spec.name);
-    Queue::open(
-        &dir,
-        buffering,
-        globals.max_message_size as usize,
-        Arc::default(),
-    )
-    .map_err(|err| crate::plugin::BuildError::invalid(spec, format!("disk queue: {err}")))
-}
-
-/// Starts the queue actor of a buffered plugin on `arbiter`, feeding
-/// `runner`; subscribe the returned address to the router in the
-/// runner's place.
-pub fn start_queue(
-    env: &Env,
-    arbiter: &ArbiterHandle,
-    spec: &crate::config::PluginSpec,
-    opened: (Queue, Cursor),
-    runner: Recipient<Deliver>,
-    stats: Arc<RunnerStats>,
-) -> Addr<QueueRunner> {
-    let chansize = env.globals.plugin_chansize.max(1);
-    let (env, name, type_name) = (
-        env.clone(),
-        spec.name.as_str().into(),
-        spec.type_name.as_str().into(),
-    );
-    QueueRunner::start_in_arbiter(arbiter, move |ctx| {
-        ctx.set_mailbox_capacity(chansize);
-        QueueRunner::new(env, name, type_name, opened, runner, stats)
-    })
 }
