@@ -4,4 +4,5 @@ mod config;
 mod dynamic;
 mod pipeline;
 mod queue;
+mod queue_start;
 mod support;
