@@ -37,10 +37,16 @@ const CHECK: Flag = Flag {
 /// hekad's flags.
 pub const FLAGS: &[Flag] = &[CONFIG, VERSION, CHECK];
 
-const SYNOPSIS: &str = "hekad [-config PATH] [-check] [-version]";
+const SYNOPSIS: &str =
+    "hekad [-config PATH] [-check] [-version]\n       hekad queue inspect|verify DIR";
 
-/// Runs hekad with these arguments (program name excluded).
+/// Runs hekad with these arguments (program name excluded). `hekad queue
+/// ...` reads disk queues instead (see [`crate::queue_tool`]).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.first().is_some_and(|a| a == "queue") {
+        return crate::queue_tool::main(args[1..].to_vec());
+    }
     let args = match flags::parse(FLAGS, args) {
         Ok(args) => args,
         Err(FlagError::Help) => {

@@ -20,6 +20,8 @@
 //! - [`flood`]: heka-flood, the load generator (config file or flags).
 //! - [`logstreamer_tool`]: heka-logstreamer, which prints the streams and
 //!   files a LogstreamerInput config would read.
+//! - [`queue_tool`]: `hekad queue inspect|verify DIR`, offline views of a
+//!   buffered plugin's disk queue.
 //! - [`host`]: hostname, pid, UUIDs and the clock, as messages carry them.
 
 #![deny(rust_2018_idioms)]
@@ -34,6 +36,7 @@ pub mod host;
 pub mod inject;
 pub mod logstreamer_tool;
 pub mod plugins;
+pub mod queue_tool;
 pub mod render;
 pub mod sandbox;
 pub mod sbmgr;

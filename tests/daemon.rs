@@ -210,6 +210,9 @@ type = "TcpOutput"
 message_matcher = "TRUE"
 address = "{peer}"
 encoder = "ProtobufEncoder"
+# Unbuffered, the peer's stall must reach the sender (tests/queue.rs has
+# the buffered case).
+use_buffering = false
 "#,
         base = dir.path().display(),
         peer = peer.local_addr().unwrap()

@@ -11,6 +11,7 @@ mod hostile;
 mod http;
 mod logstreamer;
 mod netplugins;
+mod queue;
 mod sample_data;
 mod sandbox;
 mod sandbox_manager;

@@ -32,10 +32,15 @@ pub struct Ack {
 struct Mark {
     seq: u64,
     shared: Arc<Shared>,
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Mark {
     fn drop(&mut self) {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            // Never settles: the producer's position stays before it.
+            return;
+        }
         let mut ring = self.shared.lock();
         let index = (self.seq - ring.first) as usize;
         if let Some(done) = ring.done.get_mut(index) {
@@ -77,6 +82,24 @@ pub struct Tracker<P> {
     positions: VecDeque<P>,
 }
 
+impl Ack {
+    /// Says that a pack holding this Ack was dropped without being handled
+    /// (an output gave up on it at shutdown): the mark then never settles,
+    /// so the producer never checkpoints past it and replays it after a
+    /// restart. Waiting for it ([`Tracker::wait_all`]) times out.
+    pub fn fail(&self) {
+        self._mark
+            .failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when `self` and `other` are clones of one mark (a batch's
+    /// packs share one), so a holder keeps one of them.
+    pub fn same(&self, other: &Ack) -> bool {
+        Arc::ptr_eq(&self._mark, &other._mark)
+    }
+}
+
 impl<P> Default for Tracker<P> {
     fn default() -> Self {
         Tracker {
@@ -104,6 +127,7 @@ impl<P> Tracker<P> {
             _mark: Arc::new(Mark {
                 seq,
                 shared: Arc::clone(&self.shared),
+                failed: Default::default(),
             }),
         }
     }
@@ -138,13 +162,26 @@ impl<P> Tracker<P> {
     /// Waits until every open mark completed (then [`Tracker::settled`]
     /// returns the last one), or `limit` passed. True when all completed.
     pub async fn wait_all(&self, limit: std::time::Duration) -> bool {
+        self.wait_until(limit, |ring| ring.done.iter().all(|&done| done))
+            .await
+    }
+
+    /// Waits until the oldest open mark completed (so [`Tracker::settled`]
+    /// has news), or `limit` passed; true in the first case. A producer
+    /// bounding what it has in flight waits here for room.
+    pub async fn wait_settled(&self, limit: std::time::Duration) -> bool {
+        self.wait_until(limit, |ring| ring.done.front() == Some(&true))
+            .await
+    }
+
+    async fn wait_until(&self, limit: std::time::Duration, ready: fn(&Ring) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
             // Register before checking, so a drop in between still wakes us.
             notified.as_mut().enable();
-            if self.shared.lock().done.iter().all(|&done| done) {
+            if ready(&self.shared.lock()) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -218,6 +255,31 @@ mod tests {
         }
         assert_eq!(tracker.settled(), Some(99));
         drop(tracker);
+    }
+
+    #[test]
+    fn a_failed_mark_never_settles_and_holds_back_later_ones() {
+        let mut tracker = Tracker::new();
+        let (a, b, c) = (tracker.mark(1), tracker.mark(2), tracker.mark(3));
+        drop(a);
+        b.fail();
+        drop(b);
+        drop(c);
+        assert_eq!(tracker.settled(), Some(1));
+        assert_eq!(tracker.settled(), None, "2 was dropped unhandled");
+        assert_eq!(tracker.pending(), 2);
+    }
+
+    #[tokio::test]
+    async fn wait_settled_waits_for_the_oldest_mark_only() {
+        let mut tracker = Tracker::new();
+        let (a, b) = (tracker.mark(1u8), tracker.mark(2u8));
+        assert!(a.same(&a.clone()) && !a.same(&b));
+        drop(b);
+        assert!(!tracker.wait_settled(Duration::from_millis(20)).await);
+        drop(a);
+        assert!(tracker.wait_settled(Duration::from_secs(5)).await);
+        assert_eq!(tracker.settled(), Some(2));
     }
 
     #[tokio::test]

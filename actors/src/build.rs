@@ -10,16 +10,19 @@ use bytes::Bytes;
 use heka_grammar::Matcher;
 
 use crate::catalogue::Catalogue;
-use crate::config::{Category, Globals, PluginSpec};
+use crate::config::{Buffering, Category, Globals, PluginSpec};
 use crate::plugin::{BuildError, Encoder, Filter, Input, Output};
 use crate::runner::output::build_encoder;
 
-/// A built filter or output's routing: matcher and signer.
+/// A built filter or output's routing: matcher, signer, and whether packs
+/// reach it through a disk queue.
 pub struct Routing {
     /// The compiled `message_matcher`.
     pub matcher: Arc<Matcher>,
     /// The `message_signer`.
     pub signer: Option<Bytes>,
+    /// The disk queue settings when the plugin is buffered.
+    pub buffering: Option<Buffering>,
 }
 
 /// A built output with its encoder, `use_framing` and routing.
@@ -111,12 +114,17 @@ pub fn build(
                         "ticker_interval is set but this filter has no timer",
                     ));
                 }
-                let routing = routing(spec, filter.default_matcher())?;
+                let routing = routing(spec, filter.default_matcher(), None, globals)?;
                 bp.filters.push((spec.clone(), filter, routing));
                 Ok(())
             }),
             Category::Output => catalogue.output(spec, globals).and_then(|output| {
-                let routing = routing(spec, output.default_matcher())?;
+                let routing = routing(
+                    spec,
+                    output.default_matcher(),
+                    output.default_buffering(),
+                    globals,
+                )?;
                 if let Some(name) = &spec.common.encoder {
                     template(name, Category::Encoder, spec)?;
                 }
@@ -142,8 +150,27 @@ pub fn build(
     }
 }
 
-/// Compiles a filter's or output's matcher (or the plugin's default).
-pub fn routing(spec: &PluginSpec, default: Option<&'static str>) -> Result<Routing, BuildError> {
+/// Compiles a filter's or output's matcher (or the plugin's default) and
+/// checks its buffering (`plugin_buffering`: the type's defaults).
+pub fn routing(
+    spec: &PluginSpec,
+    default: Option<&'static str>,
+    plugin_buffering: Option<Buffering>,
+    globals: &Globals,
+) -> Result<Routing, BuildError> {
+    let buffering = spec.buffering(plugin_buffering);
+    if let Some(b) = &buffering {
+        let min = heka_proto::framing::max_record_size(globals.max_message_size as usize) as u64;
+        if b.max_file_size < min {
+            return Err(BuildError::invalid(
+                spec,
+                format!(
+                    "buffering.max_file_size must be at least the largest record, {min} bytes; got {}",
+                    b.max_file_size
+                ),
+            ));
+        }
+    }
     let text = spec
         .common
         .message_matcher
@@ -153,6 +180,7 @@ pub fn routing(spec: &PluginSpec, default: Option<&'static str>) -> Result<Routi
     let matcher = Matcher::compile(text)
         .map_err(|err| BuildError::invalid(spec, format!("message_matcher: {err}")))?;
     Ok(Routing {
+        buffering,
         matcher: Arc::new(matcher),
         signer: spec
             .common

@@ -11,20 +11,28 @@ use actix::prelude::*;
 
 use crate::build::routing;
 use crate::config::{Category, PluginSpec};
-use crate::messages::{AddFilter, Drain, RemoveFilter, ReplaceFilter, Stop, Swap, Unsubscribe};
+use crate::messages::{
+    AddFilter, Drain, RemoveFilter, ReplaceFilter, Settle, Stop, Swap, Unsubscribe,
+};
 use crate::plugin::{BuildError, Filter};
+use crate::queue::Cursor;
+use crate::queue::runner::QueueRunner;
+use crate::queue::state::Queue;
+use crate::queue::{open_queue, start_queue};
 use crate::runner::Env;
 use crate::runner::filter::FilterRunner;
 use crate::supervisor::PipelineSupervisor;
 
-/// Starts a built filter on `arbiter` and subscribes it to the router.
+/// Starts a built filter on `arbiter` and subscribes it to the router
+/// (through its disk queue, `opened`, when it is buffered).
 pub(crate) fn start_filter(
     env: &Env,
     arbiter: &ArbiterHandle,
     spec: PluginSpec,
     filter: Box<dyn Filter>,
     routing: crate::build::Routing,
-) -> (Arc<str>, Addr<FilterRunner>) {
+    opened: Option<(Queue, Cursor)>,
+) -> (Arc<str>, Addr<FilterRunner>, Option<Addr<QueueRunner>>) {
     let chansize = env.globals.plugin_chansize.max(1);
     let name: Arc<str> = spec.name.as_str().into();
     let stats = env
@@ -38,13 +46,22 @@ pub(crate) fn start_filter(
         Arc::clone(&stats),
         Arc::clone(&routing.matcher),
     );
+    let queue = opened.map(|opened| (spec.clone(), opened));
     let addr = FilterRunner::start_in_arbiter(arbiter, move |ctx| {
         ctx.set_mailbox_capacity(chansize);
         FilterRunner::new(e, spec, filter, m, st)
     });
+    let queue = queue.map(|(spec, opened)| {
+        let runner = addr.clone().recipient();
+        start_queue(env, arbiter, &spec, opened, runner, Arc::clone(&stats))
+    });
+    let destination = match &queue {
+        Some(q) => q.clone().recipient(),
+        None => addr.clone().recipient(),
+    };
     env.subscribe
-        .do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
-    (name, addr)
+        .do_send(routing.subscribe(&name, destination, stats));
+    (name, addr, queue)
 }
 
 impl Handler<AddFilter> for PipelineSupervisor {
@@ -67,10 +84,22 @@ impl Handler<AddFilter> for PipelineSupervisor {
             ));
         }
         let filter = self.env.catalogue.filter(&spec, &self.env.globals)?;
-        let routing = routing(&spec, filter.default_matcher())?;
-        let started = start_filter(&self.env, &Arbiter::current(), spec, filter, routing);
-        tracing::info!(plugin = %started.0, "Filter added.");
-        self.filters.push(started);
+        let routing = routing(&spec, filter.default_matcher(), None, &self.env.globals)?;
+        let opened = match routing.buffering {
+            Some(buffering) => Some(open_queue(&spec, buffering, &self.env.globals)?),
+            None => None,
+        };
+        let (name, addr, queue) = start_filter(
+            &self.env,
+            &Arbiter::current(),
+            spec,
+            filter,
+            routing,
+            opened,
+        );
+        tracing::info!(plugin = %name, "Filter added.");
+        self.queues.extend(queue.map(|q| (Arc::clone(&name), q)));
+        self.filters.push((name, addr));
         Ok(())
     }
 }
@@ -83,6 +112,7 @@ impl Handler<RemoveFilter> for PipelineSupervisor {
             return Box::pin(fut::ready(false));
         };
         let (name, addr) = self.filters.remove(i);
+        let queue = self.take_queue(&name);
         let unsubscribe = self.env.unsubscribe.clone();
         let stats = self.env.stats.clone();
         Box::pin(
@@ -90,7 +120,15 @@ impl Handler<RemoveFilter> for PipelineSupervisor {
                 // Unsubscribe first: once the router replied, nothing more
                 // is queued for the filter, and Drain runs after the rest.
                 let _ = unsubscribe.send(Unsubscribe(Arc::clone(&name))).await;
+                if let Some(q) = &queue {
+                    // What the queue holds stays on disk for the next start.
+                    let _ = q.send(Drain).await;
+                }
                 let _ = addr.send(Drain).await;
+                if let Some(q) = &queue {
+                    let _ = q.send(Settle).await;
+                    let _ = q.send(Stop).await;
+                }
                 let _ = addr.send(Stop).await;
                 stats.remove(&name);
                 tracing::info!(plugin = %name, "Filter removed.");
@@ -124,6 +162,12 @@ impl Handler<ReplaceFilter> for PipelineSupervisor {
         };
         let subscribe = self.env.subscribe.clone();
         let stats = self.env.stats.get(&name);
+        // A buffered filter keeps receiving through its queue.
+        let queue = self
+            .queues
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, q)| q.clone().recipient());
         Box::pin(
             async move {
                 let stopped = || BuildError {
@@ -132,8 +176,9 @@ impl Handler<ReplaceFilter> for PipelineSupervisor {
                 let routing = addr.send(Swap(spec)).await.map_err(|_| stopped())??;
                 if let (Some(routing), Some(stats)) = (routing, stats) {
                     // Replaces the subscription of the same name in place.
+                    let destination = queue.unwrap_or_else(|| addr.recipient());
                     let _ = subscribe
-                        .send(routing.subscribe(&name, addr.recipient(), stats))
+                        .send(routing.subscribe(&name, destination, stats))
                         .await;
                 }
                 Ok(())

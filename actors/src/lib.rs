@@ -37,6 +37,7 @@ pub mod messages;
 pub mod pack;
 pub mod pipeline;
 pub mod plugin;
+pub mod queue;
 pub mod report;
 pub mod router;
 pub mod runner;

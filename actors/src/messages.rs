@@ -50,6 +50,13 @@ pub struct Unsubscribe(pub Arc<str>);
 #[rtype(result = "()")]
 pub struct Drain;
 
+/// Tells a buffered plugin's queue that its runner has drained: wait
+/// (briefly) until the plugin handled what was fed to it, then write the
+/// checkpoint. What is still on disk is delivered at the next start.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Settle;
+
 /// Stops a drained actor.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -61,17 +61,19 @@ impl Pack {
         self.permit = Some(permit);
     }
 
+    /// The producer's claim this pack holds, if any: an output that keeps
+    /// records after its write returned holds a clone of it (not the pack,
+    /// whose pool slot goes back) until the records are written out, and a
+    /// message made from this one (an output's failure message) takes a
+    /// clone so the producer's position waits for it too.
+    pub fn ack(&self) -> Option<&Ack> {
+        self.ack.as_ref()
+    }
+
     /// Ties this pack to a producer's mark: the mark completes only once
     /// this pack (and every other holding it) is dropped.
     pub fn set_ack(&mut self, ack: Ack) {
         self.ack = Some(ack);
-    }
-
-    /// The producer's claim this pack holds, if any (a message made from
-    /// this one, such as an output's failure message, takes a clone so the
-    /// producer's position waits for it too).
-    pub fn ack(&self) -> Option<&Ack> {
-        self.ack.as_ref()
     }
 }
 

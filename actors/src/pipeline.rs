@@ -17,6 +17,7 @@ use crate::dynamic::start_filter;
 use crate::messages::{Reopen, Route, Shutdown};
 use crate::pack::{Pack, PackPool};
 use crate::plugin::BuildError;
+use crate::queue::{open_queue, start_queue};
 use crate::report::Report;
 use crate::router::Router;
 use crate::runner::Env;
@@ -76,10 +77,30 @@ impl Pipeline {
             filters,
             outputs,
         } = build(&specs, &catalogue, &globals)?;
-        let errors: Vec<BuildError> = inputs
+        let mut errors: Vec<BuildError> = inputs
             .iter_mut()
             .filter_map(|(spec, input)| input.prepare().err().map(|e| BuildError::invalid(spec, e)))
             .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        // Disk queues open before anything starts, so their errors stop
+        // the start like build errors.
+        let mut queues = std::collections::HashMap::new();
+        let buffered = outputs
+            .iter()
+            .map(|o| (&o.spec, o.routing.buffering))
+            .chain(filters.iter().map(|(s, _, r)| (s, r.buffering)));
+        for (spec, buffering) in buffered {
+            if let Some(buffering) = buffering {
+                match open_queue(spec, buffering, &globals) {
+                    Ok(opened) => {
+                        queues.insert(spec.name.clone(), opened);
+                    }
+                    Err(err) => errors.push(err),
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -163,6 +184,7 @@ impl Pipeline {
                 s
             };
             let mut out_addrs = Vec::new();
+            let mut queue_addrs = Vec::new();
             for built in outputs {
                 let BuiltOutput {
                     spec,
@@ -173,18 +195,36 @@ impl Pipeline {
                 } = built;
                 let stats = register(&spec);
                 let name: Arc<str> = spec.name.as_str().into();
+                let queue = queues.remove(&spec.name);
+                let home = place();
+                let queue = queue.map(|opened| {
+                    // Started first so the runner's address can be handed over.
+                    (spec.clone(), opened)
+                });
                 let (e, st) = (env.clone(), Arc::clone(&stats));
                 let matcher = Arc::clone(&routing.matcher);
-                let addr = OutputRunner::start_in_arbiter(&place(), move |ctx| {
+                let addr = OutputRunner::start_in_arbiter(&home, move |ctx| {
                     ctx.set_mailbox_capacity(chansize);
                     OutputRunner::new(e, spec, output, encoder, framing, st).with_matcher(matcher)
                 });
-                router_addr.do_send(routing.subscribe(&name, addr.clone().recipient(), stats));
+                let destination = match queue {
+                    Some((spec, opened)) => {
+                        let runner = addr.clone().recipient();
+                        let q = start_queue(&env, &home, &spec, opened, runner, Arc::clone(&stats));
+                        queue_addrs.push((Arc::clone(&name), q.clone()));
+                        q.recipient()
+                    }
+                    None => addr.clone().recipient(),
+                };
+                router_addr.do_send(routing.subscribe(&name, destination, stats));
                 out_addrs.push((name, addr));
             }
             let mut filter_addrs = Vec::new();
             for (spec, filter, routing) in filters {
-                filter_addrs.push(start_filter(&env, &place(), spec, filter, routing));
+                let queue = queues.remove(&spec.name);
+                let (name, addr, q) = start_filter(&env, &place(), spec, filter, routing, queue);
+                queue_addrs.extend(q.map(|q| (Arc::clone(&name), q)));
+                filter_addrs.push((name, addr));
             }
             let mut input_addrs = Vec::new();
             for (spec, input) in inputs {
@@ -203,6 +243,7 @@ impl Pipeline {
                 inputs: input_addrs,
                 filters: filter_addrs,
                 outputs: out_addrs,
+                queues: queue_addrs,
                 arbiters,
                 exit_code: None,
                 done: done_tx,

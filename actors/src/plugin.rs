@@ -291,6 +291,24 @@ pub trait Output: Send + 'static {
     fn report_fields(&self) -> Vec<Metric> {
         Vec::new()
     }
+
+    /// True while records from earlier `write` calls sit in the output's
+    /// own memory, not yet written out (FileOutput's pending buffer,
+    /// ElasticSearchOutput's pending bulk request). The runner then keeps
+    /// those records' acknowledgements (see [`crate::ack`]) until a write or
+    /// flush leaves this false, so a disk queue's checkpoint or an input's
+    /// journal never passes a record that a crash would lose.
+    fn holds_records(&self) -> bool {
+        false
+    }
+
+    /// The type's own disk buffering defaults, when it is buffered unless
+    /// the config says `use_buffering = false` (Heka's TcpOutput and
+    /// ElasticSearchOutput); used only when the `buffering` table is
+    /// omitted.
+    fn default_buffering(&self) -> Option<crate::config::Buffering> {
+        None
+    }
 }
 
 /// Produces records or messages (Heka's Input). `run` returns when the input

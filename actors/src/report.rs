@@ -125,6 +125,9 @@ impl Report {
                 }
             };
             let mut metrics = metrics;
+            if let Some(queue) = s.queue.get() {
+                metrics.extend(queue.metrics());
+            }
             for extra in s.extra() {
                 // The plugin's own count of a figure the runner also keeps
                 // (a SandboxOutput's per-message ProcessMessageFailures) wins.

@@ -4,7 +4,7 @@
 //! by the runner after each batch or timer call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
@@ -36,8 +36,40 @@ pub struct RunnerStats {
     pub process_ns: AtomicU64,
     /// Plugin calls timed.
     pub process_calls: AtomicU64,
+    /// The disk queue's figures, for a buffered filter or output.
+    pub queue: OnceLock<Arc<QueueStats>>,
     /// The plugin's own report figures, as last sampled.
     extra: Mutex<Vec<Metric>>,
+}
+
+/// The figures of a buffered plugin's disk queue (see [`crate::queue`]),
+/// reported on the plugin's row.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    /// Bytes in the queue's segment files.
+    pub bytes: AtomicU64,
+    /// Records queued and not yet handled by the plugin.
+    pub records: AtomicU64,
+    /// Segment files.
+    pub segments: AtomicU64,
+    /// Corrupt ranges and undecodable records skipped.
+    pub corruptions: AtomicU64,
+    /// Failed appends (a full disk, an IO error).
+    pub write_errors: AtomicU64,
+}
+
+impl QueueStats {
+    /// The report figures.
+    pub fn metrics(&self) -> [Metric; 5] {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("QueueBytes", get(&self.bytes), "B"),
+            ("QueueRecords", get(&self.records), "count"),
+            ("QueueSegments", get(&self.segments), "count"),
+            ("QueueCorruptions", get(&self.corruptions), "count"),
+            ("QueueWriteErrors", get(&self.write_errors), "count"),
+        ]
+    }
 }
 
 impl RunnerStats {

@@ -13,9 +13,10 @@ use heka_proto::{Field, MessageView};
 use tokio::sync::watch;
 
 use crate::config::SANDBOX_TYPES;
-use crate::messages::{Drain, PluginExited, Reload, Reopen, Route, Shutdown, Stop};
+use crate::messages::{Drain, PluginExited, Reload, Reopen, Route, Settle, Shutdown, Stop};
 use crate::pack::Pack;
 use crate::plugin::message_defaults;
+use crate::queue::runner::QueueRunner;
 use crate::router::Router;
 use crate::runner::Env;
 use crate::runner::filter::FilterRunner;
@@ -29,12 +30,37 @@ pub struct PipelineSupervisor {
     pub(crate) inputs: Vec<(Arc<str>, Addr<InputRunner>)>,
     pub(crate) filters: Vec<(Arc<str>, Addr<FilterRunner>)>,
     pub(crate) outputs: Vec<(Arc<str>, Addr<OutputRunner>)>,
+    /// The disk queues of buffered filters and outputs, by plugin name.
+    pub(crate) queues: Vec<(Arc<str>, Addr<QueueRunner>)>,
     pub(crate) arbiters: Vec<Arbiter>,
     pub(crate) exit_code: Option<i32>,
     pub(crate) done: watch::Sender<Option<i32>>,
 }
 
+/// Drains one filter or output: a buffered one's queue stops feeding
+/// first (what it holds stays on disk), the runner finishes what it was
+/// fed, then the queue writes its checkpoint.
+async fn drain_runner<A>(addr: &Addr<A>, queue: Option<&Addr<QueueRunner>>)
+where
+    A: Actor + Handler<Drain>,
+    A::Context: actix::dev::ToEnvelope<A, Drain>,
+{
+    if let Some(q) = queue {
+        let _ = q.send(Drain).await;
+    }
+    let _ = addr.send(Drain).await;
+    if let Some(q) = queue {
+        let _ = q.send(Settle).await;
+    }
+}
+
 impl PipelineSupervisor {
+    /// Removes and returns the queue of plugin `name`, if it is buffered.
+    pub(crate) fn take_queue(&mut self, name: &str) -> Option<Addr<QueueRunner>> {
+        let i = self.queues.iter().position(|(n, _)| &**n == name)?;
+        Some(self.queues.remove(i).1)
+    }
+
     fn shutdown(&mut self, code: i32, ctx: &mut Context<Self>) {
         if self.exit_code.is_some() {
             return;
@@ -43,29 +69,49 @@ impl PipelineSupervisor {
         let _ = self.env.stopping.set(std::time::Instant::now());
         tracing::info!(code, "Shutting down.");
         let inputs: Vec<_> = self.inputs.iter().map(|(_, a)| a.clone()).collect();
-        let filters: Vec<_> = self.filters.iter().map(|(_, a)| a.clone()).collect();
-        let outputs: Vec<_> = self.outputs.iter().map(|(_, a)| a.clone()).collect();
+        let queue_of = |name: &Arc<str>| {
+            self.queues
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, q)| q.clone())
+        };
+        let filters: Vec<_> = self
+            .filters
+            .iter()
+            .map(|(n, a)| (a.clone(), queue_of(n)))
+            .collect();
+        let outputs: Vec<_> = self
+            .outputs
+            .iter()
+            .map(|(n, a)| (a.clone(), queue_of(n)))
+            .collect();
         let router = self.router.clone();
         let drain = async move {
             for input in &inputs {
                 let _ = input.send(Drain).await;
             }
             let _ = router.send(Drain).await;
-            for filter in &filters {
-                let _ = filter.send(Drain).await;
+            for (filter, queue) in &filters {
+                drain_runner(filter, queue.as_ref()).await;
             }
             let _ = router.send(Drain).await;
-            for output in &outputs {
-                let _ = output.send(Drain).await;
+            for (output, queue) in &outputs {
+                drain_runner(output, queue.as_ref()).await;
             }
             for input in &inputs {
                 let _ = input.send(Stop).await;
             }
-            for filter in &filters {
+            for (filter, queue) in &filters {
                 let _ = filter.send(Stop).await;
+                if let Some(q) = queue {
+                    let _ = q.send(Stop).await;
+                }
             }
-            for output in &outputs {
+            for (output, queue) in &outputs {
                 let _ = output.send(Stop).await;
+                if let Some(q) = queue {
+                    let _ = q.send(Stop).await;
+                }
             }
             let _ = router.send(Stop).await;
         };
@@ -164,6 +210,10 @@ impl Handler<PluginExited> for PipelineSupervisor {
         if let Some(i) = self.outputs.iter().position(|(n, _)| n == name) {
             let (_, addr) = self.outputs.remove(i);
             addr.do_send(Stop);
+        }
+        if let Some(queue) = self.take_queue(name) {
+            // Its feeder stops; what is on disk stays for the next start.
+            queue.do_send(Stop);
         }
         self.env.stats.remove(name);
         self.announce(&exit, ctx);

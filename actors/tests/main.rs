@@ -5,4 +5,6 @@ mod config_props;
 mod dynamic;
 mod failure;
 mod pipeline;
+mod queue;
+mod queue_start;
 mod support;

@@ -22,6 +22,9 @@
 //!   are remembered, so the retry resumes after them and nothing is written
 //!   twice; the file is reopened (and its folder recreated) on the retry.
 //! - `rotation_interval` other than 0 is refused until rotation exists.
+//! - While records wait in `pending`, [`Output::holds_records`] is true: the
+//!   runner keeps their acknowledgements, so a disk queue's checkpoint (or
+//!   an input's journal) only passes records once they are in the file.
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
@@ -321,6 +324,10 @@ impl Output for FileOutput {
 
     fn frames_protobuf_by_default(&self) -> bool {
         true
+    }
+
+    fn holds_records(&self) -> bool {
+        self.pending_records > 0
     }
 }
 

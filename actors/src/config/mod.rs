@@ -23,7 +23,10 @@ pub use env::{Expanded, expand_env, process_env};
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use globals::{HEKAD, os_hostname};
 pub use load::{Config, DEFAULT_INSTANCES};
-pub use spec::{Category, CommonKeys, Globals, Location, PluginSpec, Retries, SANDBOX_TYPES};
+pub use spec::{
+    Buffering, Category, CommonKeys, DEFAULT_MAX_FILE_SIZE, FullAction, Globals, Location,
+    PluginSpec, Retries, SANDBOX_TYPES,
+};
 
 /// The TOML keys Heka consumes from every plugin table (HEKA-SPEC §3.3).
 pub mod keys {

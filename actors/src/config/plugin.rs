@@ -11,7 +11,7 @@ use toml::de::DeTable;
 
 use super::duration::parse_duration;
 use super::error::{ConfigError, ErrorKind};
-use super::spec::{Category, CommonKeys, Location, PluginSpec, Retries};
+use super::spec::{Buffering, Category, CommonKeys, FullAction, Location, PluginSpec, Retries};
 use super::value::{Ctx, boolean, entries, integer, string, table, to_value, unsigned};
 
 /// `type`: the plugin type; the table name when absent.
@@ -42,7 +42,7 @@ pub const ENCODER: &str = "encoder";
 pub const USE_FRAMING: &str = "use_framing";
 /// Filters and outputs: disk buffering.
 pub const USE_BUFFERING: &str = "use_buffering";
-/// The `[name.buffering]` sub-table; left in the plugin's options.
+/// The `[name.buffering]` sub-table (the disk queue's settings).
 pub const BUFFERING: &str = "buffering";
 /// Splitters: deliver over-long records truncated.
 pub const KEEP_TRUNCATED: &str = "keep_truncated";
@@ -52,6 +52,11 @@ pub const USE_MESSAGE_BYTES: &str = "use_message_bytes";
 pub const MIN_BUFFER_SIZE: &str = "min_buffer_size";
 /// Splitters: deliver a trailing partial record.
 pub const DELIVER_INCOMPLETE_FINAL: &str = "deliver_incomplete_final";
+
+const MAX_FILE_SIZE: &str = "max_file_size";
+const MAX_BUFFER_SIZE: &str = "max_buffer_size";
+const FULL_ACTION: &str = "full_action";
+const CURSOR_UPDATE_COUNT: &str = "cursor_update_count";
 
 const DELAY: &str = "delay";
 const MAX_DELAY: &str = "max_delay";
@@ -85,6 +90,13 @@ pub(crate) fn read_plugin(
                     common.retries = read_retries(t, ctx, errors);
                     common.retries_configured = true;
                 }
+                Err(kind) => errors.push(ctx.error(line, key, kind)),
+            }
+            continue;
+        }
+        if key == BUFFERING {
+            match table(entry.value) {
+                Ok(t) => common.buffering = Some(read_buffering(t, ctx, errors)),
                 Err(kind) => errors.push(ctx.error(line, key, kind)),
             }
             continue;
@@ -207,151 +219,42 @@ fn read_retries(t: DeTable<'_>, ctx: &Ctx<'_>, errors: &mut Vec<ConfigError>) ->
     retries
 }
 
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::time::Duration;
-
-    use super::*;
-    use crate::config::env::Expanded;
-
-    /// Reads the first table of `text` as plugin `name`.
-    fn read(text: &str) -> (Option<PluginSpec>, Vec<ConfigError>) {
-        let lines = Expanded::plain(text);
-        let root = DeTable::parse(&lines.text).unwrap().into_inner();
-        let entry = entries(root, &lines).into_iter().next().unwrap();
-        let ctx = Ctx {
-            file: Path::new("p.toml"),
-            lines: &lines,
-            section: &entry.key,
-        };
-        let at = Location {
-            file: "p.toml".into(),
-            line: entry.line,
-        };
-        let mut errors = Vec::new();
-        let t = table(entry.value).unwrap();
-        let spec = read_plugin(&entry.key.clone(), at, t, &ctx, &mut errors);
-        (spec, errors)
+/// `[name.buffering]`: Heka's defaults for keys not given (a 0
+/// `max_file_size` means the default); errors are keyed `buffering.KEY`.
+fn read_buffering(t: DeTable<'_>, ctx: &Ctx<'_>, errors: &mut Vec<ConfigError>) -> Buffering {
+    let mut buffering = Buffering::default();
+    for entry in entries(t, ctx.lines) {
+        let key = entry.key.as_str();
+        let result = to_value(entry.value).and_then(|value| {
+            match key {
+                MAX_FILE_SIZE => match unsigned(value)? {
+                    0 => {}
+                    n => buffering.max_file_size = n,
+                },
+                MAX_BUFFER_SIZE => buffering.max_buffer_size = unsigned(value)?,
+                FULL_ACTION => {
+                    buffering.full_action = match string(value)?.as_str() {
+                        "shutdown" => FullAction::Shutdown,
+                        "drop" => FullAction::Drop,
+                        "block" => FullAction::Block,
+                        other => {
+                            return Err(ErrorKind::Invalid(format!(
+                                "must be \"shutdown\", \"drop\" or \"block\", got {other:?}"
+                            )));
+                        }
+                    }
+                }
+                CURSOR_UPDATE_COUNT => buffering.cursor_update_count = unsigned(value)?.max(1),
+                _ => return Err(ErrorKind::UnknownKey { hint: None }),
+            }
+            Ok(())
+        });
+        if let Err(kind) = result {
+            errors.push(ctx.error(entry.line, &format!("{BUFFERING}.{key}"), kind));
+        }
     }
-
-    #[test]
-    fn common_keys_are_split_from_options() {
-        let (spec, errors) = read(
-            "\n[in]\ntype = \"TcpInput\"\naddress = \":5565\"\ndecoder = \"d\"\n\
-             splitter = \"s\"\nsynchronous_decode = true\nsend_decode_failures = true\n\
-             log_decode_failures = false\ncan_exit = true\nticker_interval = 5\n\
-             message_matcher = \"TRUE\"\nmessage_signer = \"me\"\nencoder = \"e\"\n\
-             use_framing = true\nuse_buffering = false\nkeep_truncated = true\n\
-             use_message_bytes = true\nmin_buffer_size = 100\n\
-             deliver_incomplete_final = true\n[in.buffering]\nmax_file_size = 1\n\
-             [in.retries]\ndelay = \"1s\"\nmax_retries = 3\n",
-        );
-        assert_eq!(errors, vec![]);
-        let spec = spec.unwrap();
-        assert_eq!(spec.category, Category::Input);
-        assert_eq!(spec.location.line, 2);
-        let want = CommonKeys {
-            decoder: Some("d".into()),
-            splitter: Some("s".into()),
-            synchronous_decode: Some(true),
-            send_decode_failures: Some(true),
-            log_decode_failures: Some(false),
-            can_exit: Some(true),
-            ticker_interval: Some(5),
-            retries: Retries {
-                delay: Duration::from_secs(1),
-                max_retries: 3,
-                ..Retries::default()
-            },
-            retries_configured: true,
-            message_matcher: Some("TRUE".into()),
-            message_signer: Some("me".into()),
-            encoder: Some("e".into()),
-            use_framing: Some(true),
-            use_buffering: Some(false),
-            keep_truncated: Some(true),
-            use_message_bytes: Some(true),
-            min_buffer_size: Some(100),
-            deliver_incomplete_final: Some(true),
-        };
-        assert_eq!(spec.common, want);
-        let keys: Vec<(&str, usize)> = spec
-            .key_lines
-            .iter()
-            .map(|(k, l)| (k.as_str(), *l))
-            .collect();
-        assert_eq!(keys, vec![("address", 4), ("buffering", 21)]);
-        assert_eq!(spec.options.len(), 2);
-        assert_eq!(spec.options["address"].as_str(), Some(":5565"));
-    }
-
-    #[test]
-    fn type_defaults_to_table_name() {
-        let (spec, errors) = read("[LogOutput]\nmessage_matcher = 'TRUE'\n");
-        assert!(errors.is_empty());
-        let spec = spec.unwrap();
-        assert_eq!(spec.type_name, "LogOutput");
-        assert_eq!(spec.category, Category::Output);
-        assert!(spec.options.is_empty());
-    }
-
-    #[test]
-    fn unrecognised_category_points_at_type_line() {
-        let (spec, errors) = read("[x]\nfoo = 1\ntype = \"Thing\"\n");
-        assert!(spec.is_none());
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].line, 3);
-        assert_eq!(
-            errors[0].kind,
-            ErrorKind::UnrecognizedCategory("Thing".into())
-        );
-    }
-
-    #[test]
-    fn wrong_types_and_retries_errors_are_all_reported() {
-        let (spec, errors) = read(
-            "[o]\ntype = 'FileOutput'\ncan_exit = 'yes'\nticker_interval = -1\n\
-             [o.retries]\ndelay = '5 s'\nmax_delay = 3\ntries = 2\n",
-        );
-        assert!(spec.is_none());
-        let got: Vec<(usize, &str)> = errors
-            .iter()
-            .map(|e| (e.line, e.key.as_deref().unwrap()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (3, "can_exit"),
-                (4, "ticker_interval"),
-                (6, "retries.delay"),
-                (7, "retries.max_delay"),
-                (8, "retries.tries"),
-            ]
-        );
-        assert!(matches!(errors[4].kind, ErrorKind::UnknownKey { .. }));
-    }
-
-    #[test]
-    fn type_of_wrong_type_is_one_error() {
-        let (spec, errors) = read("[x]\ntype = 5\n");
-        assert!(spec.is_none());
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!(errors[0].key.as_deref(), Some("type"));
-        assert_eq!(
-            errors[0].kind.to_string(),
-            "expected a string, found an integer"
-        );
-    }
-
-    #[test]
-    fn retries_must_be_a_table() {
-        let (_, errors) = read("[o]\ntype = 'FileOutput'\nretries = 3\n");
-        assert_eq!(errors.len(), 1);
-        assert_eq!(errors[0].key.as_deref(), Some("retries"));
-        assert_eq!(
-            errors[0].kind.to_string(),
-            "expected a table, found an integer"
-        );
-    }
+    buffering
 }
+
+#[cfg(test)]
+mod tests;

@@ -142,6 +142,48 @@ impl Default for Retries {
     }
 }
 
+/// What a buffered plugin's disk queue does when a batch does not fit
+/// under `max_buffer_size` (`[name.buffering] full_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullAction {
+    /// Stop hekad cleanly with exit status 1 (Heka's default).
+    Shutdown,
+    /// Discard the batch (counted in the plugin's dropped, logged).
+    Drop,
+    /// Hold the router back, retrying with a 50 ms..1 s back-off.
+    Block,
+}
+
+/// A plugin's `[name.buffering]` table (HEKA-SPEC §3.3), with Heka's
+/// defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffering {
+    /// Roll to a new segment file once the current one reaches this many
+    /// bytes (0 in the table means the default).
+    pub max_file_size: u64,
+    /// Most bytes the queue may hold on disk; 0 is unlimited.
+    pub max_buffer_size: u64,
+    /// What happens when a batch does not fit.
+    pub full_action: FullAction,
+    /// The checkpoint is written once this many records were handled
+    /// since the last one (and at shutdown).
+    pub cursor_update_count: u64,
+}
+
+/// Heka's default `max_file_size`: 512 MiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 512 * 1024 * 1024;
+
+impl Default for Buffering {
+    fn default() -> Self {
+        Buffering {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_buffer_size: 0,
+            full_action: FullAction::Shutdown,
+            cursor_update_count: 1,
+        }
+    }
+}
+
 /// Heka's common keys (HEKA-SPEC §3.3), consumed by the runtime and never
 /// seen by the plugin. `None` means "not set": the runtime or the plugin type
 /// supplies the default.
@@ -173,8 +215,11 @@ pub struct CommonKeys {
     pub encoder: Option<String>,
     /// Outputs: wrap encoder output in Heka framing.
     pub use_framing: Option<bool>,
-    /// Filters and outputs: disk buffering (accepted; see the README).
+    /// Filters and outputs: disk buffering (see [`crate::queue`]); the
+    /// plugin's default when unset.
     pub use_buffering: Option<bool>,
+    /// Filters and outputs: the `[name.buffering]` table, when given.
+    pub buffering: Option<Buffering>,
     /// Splitters: deliver over-long records truncated instead of dropping them.
     pub keep_truncated: Option<bool>,
     /// Splitters: the record is a protobuf message rather than a payload.
@@ -260,6 +305,24 @@ impl PluginSpec {
             };
         }
         self.common.retries
+    }
+
+    /// The disk queue settings when this plugin is buffered: `use_buffering`
+    /// (else true exactly when the plugin type has `plugin_default`
+    /// settings), with the `[name.buffering]` table, else the plugin's
+    /// defaults, else Heka's. Only filters and outputs are ever buffered.
+    pub fn buffering(&self, plugin_default: Option<Buffering>) -> Option<Buffering> {
+        if !matches!(self.category, Category::Filter | Category::Output) {
+            return None;
+        }
+        if !self
+            .common
+            .use_buffering
+            .unwrap_or(plugin_default.is_some())
+        {
+            return None;
+        }
+        Some(self.common.buffering.or(plugin_default).unwrap_or_default())
     }
 
     /// A spec built in code (no file): `type_name` defaults the category.

@@ -3,7 +3,11 @@
 //! buffer, then written with the mailbox paused, so writes are serialised
 //! and a slow output holds back the router instead of queueing without
 //! bound. A failed write is retried or the output is rebuilt per `retries`;
-//! the batch is only released once written.
+//! the batch is only released once written. An output that keeps records
+//! in memory after `write` returned ([`Output::holds_records`]) makes the
+//! runner keep those records' acknowledgements (not the packs: their pool
+//! slots go back) until a write or flush empties its buffer, so no
+//! producer's checkpoint passes a record that is not written out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use heka_grammar::Matcher;
 
+use crate::ack::Ack;
 use crate::catalogue::Catalogue;
 use crate::config::{Globals, PluginSpec};
 use crate::messages::{Deliver, Drain, Reopen, Stop};
@@ -35,6 +40,9 @@ pub struct OutputRunner {
     policy: RestartPolicy,
     exited: bool,
     failures: Failures,
+    /// Acknowledgements of records the output holds unwritten, one per
+    /// batch (see [`Output::holds_records`]); bounded by its buffer.
+    held: Vec<Ack>,
 }
 
 /// Builds the encoder an output's spec names and decides `use_framing`.
@@ -117,6 +125,7 @@ impl OutputRunner {
             scratch: Vec::new(),
             spare: None,
             exited: false,
+            held: Vec::new(),
         }
     }
 
@@ -224,6 +233,17 @@ impl OutputRunner {
         ctx.wait(fut.into_actor(self).map(move |(output, batch, result), act, ctx| {
             let n = batch.len() as u64;
             act.id.stats.set_extra(output.report_fields());
+            if !matches!(result, Ok(()) | Err(PluginError::Message(_))) && !act.held.is_empty() {
+                // The output's memory goes with it: those records are never
+                // counted as handled, so a disk queue or a journal replays
+                // them at the next start.
+                tracing::warn!(plugin = %act.id.name, batches = act.held.len(), "Output failed holding unwritten records; they stay unacknowledged.");
+                for ack in act.held.drain(..) {
+                    ack.fail();
+                }
+            } else {
+                act.hold_acks(&*output, Some(&batch));
+            }
             match result {
                 Ok(()) => {
                     act.output = Some(output);
@@ -234,6 +254,10 @@ impl OutputRunner {
                 }
                 Err(PluginError::Message(text)) => {
                     act.output = Some(output);
+                    if act.env.past_shutdown_timeout() {
+                        // Given up at shutdown, not refused by the output.
+                        Self::unhandled(&batch.packs);
+                    }
                     RunnerStats::add(&act.id.stats.errors, 1);
                     tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output failed a batch.");
                     act.fail(batch, text.into_owned(), ctx);
@@ -274,6 +298,28 @@ impl OutputRunner {
         ctx.wait(async move { route_failures(&env, &name, messages).await }.into_actor(self));
     }
 
+    /// After a call on `output`: keeps `batch`'s acknowledgements while the
+    /// output holds records, releases every held one once it holds none.
+    fn hold_acks(&mut self, output: &dyn Output, batch: Option<&EncodedBatch>) {
+        if !output.holds_records() {
+            self.held.clear();
+            return;
+        }
+        for ack in batch.iter().flat_map(|b| &b.packs).filter_map(|p| p.ack()) {
+            if !self.held.last().is_some_and(|held| held.same(ack)) {
+                self.held.push(ack.clone());
+            }
+        }
+    }
+
+    /// `packs` are dropped without being written: their producers must not
+    /// count them as handled (a disk queue keeps them for the next start).
+    fn unhandled(packs: &[PackRef]) {
+        for ack in packs.iter().filter_map(|p| p.ack()) {
+            ack.fail();
+        }
+    }
+
     fn recycle(&mut self, mut batch: EncodedBatch) {
         batch.clear();
         self.spare = Some(batch);
@@ -283,10 +329,14 @@ impl OutputRunner {
         RunnerStats::add(&self.id.stats.errors, 1);
         if self.env.past_shutdown_timeout() {
             tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began.");
+            // Kept for the next start by a disk queue, and routed as
+            // failures for whatever has no durable producer.
+            Self::unhandled(&batch.packs);
             self.fail(batch, error, ctx);
             return;
         }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
+            Self::unhandled(&batch.packs);
             self.fail(batch, error.clone(), ctx);
             self.give_up(error);
             return;
@@ -333,6 +383,7 @@ impl OutputRunner {
         };
         Box::pin(fut.into_actor(self).map(move |(output, result), act, _| {
             act.id.stats.set_extra(output.report_fields());
+            act.hold_acks(&*output, None);
             act.output = Some(output);
             if let Err(err) = result {
                 RunnerStats::add(&act.id.stats.errors, 1);
@@ -362,6 +413,7 @@ impl Handler<Deliver> for OutputRunner {
         let stats = &self.id.stats;
         stats.took_batch(msg.0.len());
         if self.exited {
+            Self::unhandled(&msg.0);
             let failed = msg
                 .0
                 .into_iter()

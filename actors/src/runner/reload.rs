@@ -90,7 +90,7 @@ impl FilterRunner {
             .catalogue
             .filter(&spec, &self.env.globals)
             .and_then(|new| {
-                let routing = routing(&spec, new.default_matcher())?;
+                let routing = routing(&spec, new.default_matcher(), None, &self.env.globals)?;
                 Ok((new, routing))
             });
         let (new, routing) = match built {

@@ -25,8 +25,11 @@
 //!
 //! A request that timed out may have been indexed anyway, so a retry can
 //! index a document twice; an encoder `id` makes that an overwrite.
-//! `use_buffering` (on by default in Heka) and the `buffering` table are
-//! accepted, but there is no disk queue: the records wait in memory.
+//! Disk buffering is on unless `use_buffering = false` (Heka's default;
+//! the `buffering` table as for any plugin, see `heka_actors::queue`); the
+//! pending records' acknowledgements are held until they are indexed
+//! ([`Output::holds_records`]), so the queue's checkpoint never passes a
+//! record still waiting here.
 //! `udp://` servers are refused (not implemented); `https://` uses the
 //! `[<name>.tls]` table (`root_cafile` required).
 
@@ -85,9 +88,6 @@ pub struct ElasticSearchOutputConfig {
     /// `[<name>.tls]` for an `https` server.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
-    /// Heka's disk-queue settings: accepted and ignored (see the docs).
-    #[serde(default)]
-    pub buffering: Option<toml::Table>,
 }
 
 fn default_server() -> String {
@@ -407,6 +407,14 @@ impl Output for ElasticSearchOutput {
 
     fn shutdown(&mut self) -> LocalBoxFuture<'_, Result<(), PluginError>> {
         Box::pin(self.close())
+    }
+
+    fn holds_records(&self) -> bool {
+        !self.pending.ends.is_empty()
+    }
+
+    fn default_buffering(&self) -> Option<heka_actors::config::Buffering> {
+        Some(heka_actors::config::Buffering::default())
     }
 
     fn report_fields(&self) -> Vec<Metric> {

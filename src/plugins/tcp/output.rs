@@ -47,10 +47,10 @@
 //! - Connection refused (at start or later) is a Retry, never fatal.
 //!
 //! Back-pressure: a peer that stops reading blocks the write, which pauses
-//! the runner, which holds back the router, as in Heka without buffering.
-//! `use_buffering` (Heka's default for this output) and the `buffering`
-//! table are accepted, but disk buffering is not implemented: the batch
-//! waits in memory instead.
+//! the runner. As in Heka, this output is disk-buffered unless the config
+//! says `use_buffering = false` (defaults: `max_file_size` 128 MiB,
+//! `cursor_update_count` 50; see `heka_actors::queue`), so a stalled peer
+//! fills the queue, not the router; unbuffered, it holds back the router.
 //!
 //! TLS: `use_tls = true` wraps each connection in a rustls client
 //! handshake (inside the connect timeout), configured by the `tls` table
@@ -123,7 +123,8 @@ pub struct TcpOutputConfig {
     /// Heka's `[<name>.tls]` table (used when `use_tls`).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
-    /// Heka's disk-queue settings: accepted and ignored (see the module docs).
+    /// Never filled from a config: the runtime takes `[name.buffering]`
+    /// (see `heka_actors::queue`); kept so older callers still build.
     #[serde(default)]
     pub buffering: Option<toml::Table>,
     /// Ours: a batch is delivered only once the receiving hekad (TcpInput
@@ -372,6 +373,14 @@ impl Output for TcpOutput {
 
     fn frames_protobuf_by_default(&self) -> bool {
         true
+    }
+
+    fn default_buffering(&self) -> Option<heka_actors::config::Buffering> {
+        Some(heka_actors::config::Buffering {
+            max_file_size: 128 << 20,
+            cursor_update_count: 50,
+            ..Default::default()
+        })
     }
 }
 

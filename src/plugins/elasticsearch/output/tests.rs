@@ -49,8 +49,10 @@ fn config_takes_heka_defaults_and_refuses_udp() {
     assert!(err("server = 'udp://es:9700'").contains("udp"));
     assert!(err("server = 'https://es:9200'").contains("root_cafile"));
     assert!(err("flush_count = 'x'").contains("flush_count"));
-    // Heka's buffering table is accepted.
-    output("[buffering]\nmax_buffer_size = 1000");
+    // Buffered by default, as in Heka; the runtime reads the table.
+    let o = output("");
+    assert_eq!(o.default_buffering(), Some(Default::default()));
+    assert!(!o.holds_records());
 }
 
 #[test]
