@@ -4,6 +4,7 @@
 mod ackfwd;
 mod build_props;
 mod cat;
+mod crash;
 mod daemon;
 mod decoding;
 mod example;
