@@ -7,8 +7,8 @@ use bytes::Bytes;
 use heka_actors::pack::now_ns;
 use heka_actors::plugin::TextRecord;
 use heka_proto::prost::Message as _;
-use heka_proto::prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-use heka_proto::write::{bytes_field, varint_field};
+use heka_proto::prost::encoding::encoded_len_varint;
+use heka_proto::write::{bytes_field, delimited_header, varint_field};
 use heka_proto::{MessageView, WireError};
 
 /// Header values to replace and fields to add.
@@ -88,8 +88,7 @@ impl Patch {
             body += delimited(representation.len());
         }
         let out = &mut self.fields;
-        encode_key(10, WireType::LengthDelimited, out);
-        encode_varint(body as u64, out);
+        delimited_header(10, body, out);
         bytes_field(1, name.as_bytes(), out);
         if kind != 0 {
             varint_field(2, kind, out);
