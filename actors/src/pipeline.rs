@@ -123,6 +123,15 @@ impl Pipeline {
         let router_home = handles[1 % n].clone();
         let mut next_input = 0usize;
         let mut next_other = 0usize;
+        // An output's disk queue (appending, reading back, decoding) runs
+        // on another thread than the output itself, starting with the
+        // inputs' first: the two halves of a buffered output overlap.
+        let queue_handles = handles.clone();
+        let mut next_queue = 0usize;
+        let mut queue_home = move || {
+            next_queue += 1;
+            queue_handles[(next_queue - 1) % n].clone()
+        };
         let input_handles = handles.clone();
         let mut place_input = move || {
             next_input += 1;
@@ -210,7 +219,14 @@ impl Pipeline {
                 let destination = match queue {
                     Some((spec, opened)) => {
                         let runner = addr.clone().recipient();
-                        let q = start_queue(&env, &home, &spec, opened, runner, Arc::clone(&stats));
+                        let q = start_queue(
+                            &env,
+                            &queue_home(),
+                            &spec,
+                            opened,
+                            runner,
+                            Arc::clone(&stats),
+                        );
                         queue_addrs.push((Arc::clone(&name), q.clone()));
                         q.recipient()
                     }
