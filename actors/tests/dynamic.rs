@@ -184,3 +184,48 @@ fn a_filter_replaced_under_traffic_loses_and_doubles_nothing() {
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].1, "Filter unloaded.");
 }
+
+#[test]
+fn a_buffered_filter_added_while_running_is_fed_from_its_queue_until_removed() {
+    let base = tempfile::tempdir().unwrap();
+    let out = sink("dynamic-buffered");
+    in_system(|| async {
+        let globals = heka_actors::config::Globals {
+            base_dir: base.path().to_owned(),
+            ..globals()
+        };
+        let specs = vec![output("echoes", "dynamic-buffered", "Type == 'in.seen'")];
+        let pipeline = Pipeline::start(globals, specs, catalogue()).expect("builds");
+        let mut echo = spec("echo", "EchoFilter", "");
+        echo.common.message_matcher = Some("Type == 'in'".into());
+        echo.common.use_buffering = Some(true);
+        pipeline.add_filter(echo).await.expect("the filter builds");
+        for i in 0..300 {
+            let msg = crate::support::message("in", &i.to_string());
+            pipeline.inject(&msg).await.unwrap();
+        }
+        assert!(
+            eventually(10, || out.got.lock().unwrap().len() == 300).await,
+            "{} echoes\n{}",
+            out.got.lock().unwrap().len(),
+            pipeline.report().to_text()
+        );
+        let stats = pipeline.stats("echo").unwrap();
+        assert!(stats.queue.get().is_some(), "the added filter has no queue");
+        assert!(pipeline.remove_filter("echo").await);
+        pipeline
+            .inject(&crate::support::message("in", "after"))
+            .await
+            .unwrap();
+        assert_eq!(pipeline.stop().await, 0);
+    });
+    let dir = heka_actors::queue::queue_dir(base.path(), "echo");
+    assert!(dir.join("checkpoint.txt").exists(), "{dir:?}");
+    let got = out.got.lock().unwrap();
+    let payloads: Vec<String> = got.iter().map(|(_, p)| p.clone()).collect();
+    let expected: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    assert_eq!(
+        payloads, expected,
+        "in order, once each, none after removal"
+    );
+}
