@@ -18,7 +18,7 @@ use crate::messages::{Deliver, Drain, Route, Stop};
 use crate::pack::{Pack, PackRef, now_ns};
 use crate::plugin::{Filter, PluginError, message_defaults};
 use crate::runner::reload::{POLL_INTERVAL, Watch};
-use crate::runner::{Env, Identity, RestartPolicy, guarded};
+use crate::runner::{Env, Identity, RestartPolicy, guarded, unhandled};
 use crate::stats::RunnerStats;
 
 /// Why an injection was refused.
@@ -212,6 +212,7 @@ impl FilterRunner {
         while i < batch.len() {
             let Some(plugin) = self.plugin.as_mut() else {
                 RunnerStats::add(&stats.dropped, (batch.len() - i) as u64);
+                unhandled(&batch[i..]);
                 break;
             };
             let pack = &batch[i];
@@ -227,6 +228,7 @@ impl FilterRunner {
                 }
                 Err(PluginError::Retry(text)) if self.env.past_shutdown_timeout() => {
                     RunnerStats::add(&stats.dropped, 1);
+                    unhandled(std::slice::from_ref(pack));
                     tracing::error!(plugin = %self.id.name, error = %text, "Filter still retrying after shutdown began; message dropped.");
                 }
                 Err(PluginError::Retry(text)) => {
@@ -278,6 +280,7 @@ impl FilterRunner {
                     &self.id.stats.dropped,
                     batch.len().saturating_sub(next) as u64,
                 );
+                unhandled(batch.get(next..).unwrap_or_default());
             }
             self.give_up(error);
             return;

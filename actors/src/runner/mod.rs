@@ -166,6 +166,15 @@ pub fn guarded<T>(call: impl FnOnce() -> Result<T, PluginError>) -> Result<T, Pl
     catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|panic| Err(panic_error(panic)))
 }
 
+/// `packs` are dropped without being handled (a plugin gave up on them):
+/// their producers must not count them as handled, so a disk queue keeps
+/// them, and a journal stays before them, for the next start.
+pub(crate) fn unhandled(packs: &[crate::pack::PackRef]) {
+    for ack in packs.iter().filter_map(|p| p.ack()) {
+        ack.fail();
+    }
+}
+
 /// The `Fatal` error describing a caught panic.
 pub fn panic_error(panic: Box<dyn Any + Send>) -> PluginError {
     let text = if let Some(s) = panic.downcast_ref::<&str>() {

@@ -23,7 +23,7 @@ use crate::messages::{Deliver, Drain, Reopen, Stop};
 use crate::pack::{EncodedBatch, PackRef};
 use crate::plugin::{BuildError, Encoder, Output, PluginError};
 use crate::runner::failure::{Failures, route_failures};
-use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error};
+use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error, unhandled};
 use crate::stats::RunnerStats;
 
 /// The actor running one output.
@@ -256,7 +256,7 @@ impl OutputRunner {
                     act.output = Some(output);
                     if act.env.past_shutdown_timeout() {
                         // Given up at shutdown, not refused by the output.
-                        Self::unhandled(&batch.packs);
+                        unhandled(&batch.packs);
                     }
                     RunnerStats::add(&act.id.stats.errors, 1);
                     tracing::error!(plugin = %act.id.name, error = %text, records = n, "Output failed a batch.");
@@ -312,14 +312,6 @@ impl OutputRunner {
         }
     }
 
-    /// `packs` are dropped without being written: their producers must not
-    /// count them as handled (a disk queue keeps them for the next start).
-    fn unhandled(packs: &[PackRef]) {
-        for ack in packs.iter().filter_map(|p| p.ack()) {
-            ack.fail();
-        }
-    }
-
     fn recycle(&mut self, mut batch: EncodedBatch) {
         batch.clear();
         self.spare = Some(batch);
@@ -331,12 +323,12 @@ impl OutputRunner {
             tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began.");
             // Kept for the next start by a disk queue, and routed as
             // failures for whatever has no durable producer.
-            Self::unhandled(&batch.packs);
+            unhandled(&batch.packs);
             self.fail(batch, error, ctx);
             return;
         }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
-            Self::unhandled(&batch.packs);
+            unhandled(&batch.packs);
             self.fail(batch, error.clone(), ctx);
             self.give_up(error);
             return;
@@ -413,7 +405,7 @@ impl Handler<Deliver> for OutputRunner {
         let stats = &self.id.stats;
         stats.took_batch(msg.0.len());
         if self.exited {
-            Self::unhandled(&msg.0);
+            unhandled(&msg.0);
             let failed = msg
                 .0
                 .into_iter()
