@@ -294,7 +294,13 @@ impl DecodePool {
                     loop {
                         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
                         match job {
-                            Ok(job) => job(),
+                            // A panic outside a decoder's own guard must not
+                            // take the thread with it (queued jobs would then
+                            // never run); the job's reply channel drops, and
+                            // its stream reports the failure.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
                             Err(_) => return,
                         }
                     }
@@ -348,5 +354,22 @@ mod tests {
         for _ in 0..2 {
             assert_ne!(done.recv().unwrap(), here, "queued jobs ran on the worker");
         }
+    }
+
+    #[test]
+    fn a_panicking_job_leaves_the_worker_running() {
+        let pool = DecodePool::new(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        pool.run(Box::new(|| panic!("outside any guard")));
+        let here = std::thread::current().id();
+        // Queued behind the panic (the queue is not full), so it runs on the
+        // worker only if the worker survived.
+        pool.run(Box::new(move || {
+            let _ = tx.send(std::thread::current().id());
+        }));
+        let ran_on = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the job after a panic ran");
+        assert_ne!(ran_on, here);
     }
 }
