@@ -221,8 +221,7 @@ fn a_buffered_filter_added_while_running_is_fed_from_its_queue_until_removed() {
     });
     let dir = heka_actors::queue::queue_dir(base.path(), "echo");
     assert!(dir.join("checkpoint.txt").exists(), "{dir:?}");
-    let got = out.got.lock().unwrap();
-    let payloads: Vec<String> = got.iter().map(|(_, p)| p.clone()).collect();
+    let payloads = out.payloads();
     let expected: Vec<String> = (0..300).map(|i| i.to_string()).collect();
     assert_eq!(
         payloads, expected,
@@ -270,13 +269,7 @@ fn what_a_buffered_filter_gave_up_on_stays_queued_for_the_next_start() {
         );
         assert_eq!(pipeline.stop().await, 0);
     });
-    let before: Vec<String> = seen
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, p)| p.clone())
-        .collect();
+    let before: Vec<String> = seen.payloads();
     assert_eq!(before, ["x0", "x1", "x2"]);
     // The same filter name (so the same queue), now a filter that works.
     in_system(|| async {

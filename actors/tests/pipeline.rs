@@ -143,13 +143,7 @@ fn failing_and_panicking_outputs_are_restarted_and_lose_nothing() {
         );
         pipeline.stop().await
     });
-    let payloads: Vec<usize> = out
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, p)| p.parse().unwrap())
-        .collect();
+    let payloads: Vec<usize> = out.payloads().iter().map(|p| p.parse().unwrap()).collect();
     assert_eq!(payloads, (0..1000).collect::<Vec<_>>());
 }
 
@@ -207,13 +201,7 @@ fn a_panicking_filter_with_can_exit_is_removed_and_announced() {
         "{got:?}"
     );
     // The message before the panic was processed; nothing after it was.
-    let echoed: Vec<String> = echoes
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, p)| p.clone())
-        .collect();
+    let echoed: Vec<String> = echoes.payloads();
     assert_eq!(echoed, ["fine\n"]);
 }
 
@@ -382,13 +370,7 @@ fn a_panicking_filter_is_restarted_and_goes_on_with_the_next_message() {
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(pipeline.stop().await, 0);
     });
-    let echoed: Vec<String> = echoes
-        .got
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, p)| p.clone())
-        .collect();
+    let echoed: Vec<String> = echoes.payloads();
     assert_eq!(echoed, ["one\n", "two\n", "three\n"]);
 }
 

@@ -49,8 +49,8 @@ fn get(
 }
 
 fn payloads(sink_id: &str) -> Vec<u32> {
-    let got = sink(sink_id).got.lock().unwrap().clone();
-    got.iter().map(|(_, p)| p.parse().unwrap()).collect()
+    let got = sink(sink_id).payloads();
+    got.iter().map(|p| p.parse().unwrap()).collect()
 }
 
 #[test]

@@ -40,6 +40,18 @@ pub struct Sink {
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
 
+impl Sink {
+    /// The payloads delivered so far, in order.
+    pub fn payloads(&self) -> Vec<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+}
+
 /// The sink named `id`, created on first use.
 pub fn sink(id: &str) -> Arc<Sink> {
     SINKS
