@@ -305,6 +305,12 @@ impl Layout {
         })
     }
 
+    /// Whether [`Layout::parse`] reads its `now_ns` (a layout without a
+    /// year); otherwise the same text always gives the same time.
+    pub fn needs_now(&self) -> bool {
+        self.epoch.is_none() && !self.has_year
+    }
+
     /// Nanoseconds since the Unix epoch of `text`; `now_ns` supplies the
     /// year when the layout has none.
     pub fn parse(&self, text: &[u8], now_ns: i64) -> Result<i64, LayoutError> {

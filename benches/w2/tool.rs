@@ -5,6 +5,9 @@
 //!
 //! `cargo run --release --example w2 -- gen LINES FILE`
 //! `cargo run --release --example w2 -- ceiling FILE`
+//! `cargo run --release --example w2 -- decode FILE` (from the repository
+//! root: hekad's own decoder as benches/w2/w2.toml configures it, on one
+//! core, after the ceiling on the same data, with the ratio)
 
 use std::io::{BufWriter, Write};
 use std::time::Instant;
@@ -98,13 +101,69 @@ fn ceiling(path: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Lines per second of `each` applied to every line of `data`, and how
+/// many it accepted.
+fn rate(data: &[u8], mut each: impl FnMut(&[u8]) -> bool) -> (f64, u64) {
+    let started = Instant::now();
+    let (mut lines, mut accepted) = (0u64, 0u64);
+    for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        lines += 1;
+        accepted += u64::from(each(line));
+    }
+    (lines as f64 / started.elapsed().as_secs_f64(), accepted)
+}
+
+/// hekad's decoder alone against the ceiling: what decoding costs beyond
+/// the regex (building, indexing the message), without the pipeline.
+fn decode(path: &str) -> std::io::Result<()> {
+    use hekad::actors::config::Config;
+    use hekad::actors::plugin::{Incoming, TextRecord};
+    let data = std::fs::read(path)?;
+    let env = |name: &str| {
+        let value = match name {
+            "W2_DIR" => "/tmp",
+            "W2_USE_BUFFERING" => "false",
+            _ => "1",
+        };
+        Some(value.to_owned())
+    };
+    let config = Config::load_with_env("benches/w2/w2.toml".as_ref(), &env)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let spec = config
+        .plugins
+        .iter()
+        .find(|p| p.name == "nginx")
+        .expect("w2.toml has [nginx]");
+    let mut decoder = hekad::catalogue::catalogue()
+        .decoder(spec, &config.globals, &config.plugins)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let regex = regex::bytes::Regex::new(REGEX).expect("the W2 regex compiles");
+    let mut locs = regex.capture_locations();
+    let (ceiling, _) = rate(&data, |line| regex.captures_read(&mut locs, line).is_some());
+    let buffer = bytes::Bytes::from(data);
+    let mut out = Vec::new();
+    // The stream's headers, shared by its records as in hekad.
+    let stream = TextRecord::new(bytes::Bytes::new(), "host", "access", None, None, &[]);
+    let (decoded, ok) = rate(&buffer, |line| {
+        out.clear();
+        let record = stream.with_payload(buffer.slice_ref(line));
+        decoder.decode(Incoming::Text(record), &mut out).is_ok() && out.len() == 1
+    });
+    println!(
+        "decoder: {ok} lines decoded, {decoded:.0} lines/s on one core; ceiling {ceiling:.0}; ratio {:.3}",
+        decoded / ceiling
+    );
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["gen", lines, file] => generate(lines.parse().expect("LINES is a number"), file),
         ["ceiling", file] => ceiling(file),
+        ["decode", file] => decode(file),
         _ => {
-            eprintln!("usage: w2 gen LINES FILE | w2 ceiling FILE");
+            eprintln!("usage: w2 gen LINES FILE | w2 ceiling FILE | w2 decode FILE");
             std::process::exit(2);
         }
     }

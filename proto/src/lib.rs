@@ -53,5 +53,5 @@ pub use ext::{FieldValue, UUID_TEXT_LEN, decode_message};
 pub use framing::DEFAULT_MAX_MESSAGE_SIZE;
 pub use message::{Field, Header, Message, field::ValueType, header::HmacHashFunction};
 pub use prost;
-pub use view::{FieldView, MessageView};
+pub use view::{FieldHead, FieldView, MessageBuilder, MessageView};
 pub use wire::WireError;

@@ -43,6 +43,9 @@ pub enum WireErrorKind {
         /// Wire type found.
         wire_type: u8,
     },
+    /// Where only `Fields` entries (field 10) may be, another field.
+    #[error("field {0} where only Fields entries may be")]
+    NotAField(u32),
     /// An end-group marker without its start.
     #[error("unexpected end of group")]
     UnexpectedEndGroup,

@@ -8,9 +8,10 @@
 //! capture that took no part in the match is empty. Integer, float and
 //! boolean values make typed fields. Templates are compiled once.
 
-use heka_proto::MessageView;
+use heka_proto::{FieldHead, MessageView};
 
 pub use patch::Patch;
+use patch::Text;
 
 mod patch;
 
@@ -111,17 +112,22 @@ impl Template {
     }
 
     /// Appends the template's text for `msg` and the captures (`caps`
-    /// gives a group's text) to `out`.
-    pub fn render<'c>(
+    /// gives a group's place in `payload`) to `out`.
+    pub fn render(
         &self,
         msg: Option<&MessageView>,
-        caps: &dyn Fn(usize) -> Option<&'c [u8]>,
+        payload: &[u8],
+        caps: &dyn Fn(usize) -> Option<(usize, usize)>,
         out: &mut Vec<u8>,
     ) {
         for part in &self.0 {
             match part {
                 Part::Text(t) => out.extend_from_slice(t.as_bytes()),
-                Part::Capture(i) => out.extend_from_slice(caps(*i).unwrap_or_default()),
+                Part::Capture(i) => {
+                    if let Some((start, end)) = caps(*i) {
+                        out.extend_from_slice(&payload[start..end]);
+                    }
+                }
                 Part::Header(h) => {
                     if let Some(msg) = msg {
                         header_text(msg, *h, out)
@@ -129,6 +135,26 @@ impl Template {
                 }
             }
         }
+    }
+}
+
+impl Template {
+    /// Where the text is when the template is one capture and nothing else
+    /// (`'%status%'`, the common case): then it needs no copy.
+    fn text(
+        &self,
+        msg: Option<&MessageView>,
+        payload: &[u8],
+        caps: &dyn Fn(usize) -> Option<(usize, usize)>,
+        scratch: &mut Vec<u8>,
+    ) -> Text {
+        if let [Part::Capture(i)] = self.0[..] {
+            let (start, end) = caps(i).unwrap_or((0, 0));
+            return Text::Payload(start..end);
+        }
+        let start = scratch.len();
+        self.render(msg, payload, caps, scratch);
+        Text::Scratch(start..scratch.len())
     }
 }
 
@@ -162,16 +188,15 @@ enum Value {
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
     Header(Header),
-    Field {
-        name: String,
-        representation: String,
-    },
+    /// A field: its head, in [`MessageFields::heads`].
+    Field(usize),
 }
 
 /// A compiled `message_fields` table.
 #[derive(Debug, Clone, Default)]
 pub struct MessageFields {
     entries: Vec<(Target, Value)>,
+    heads: Vec<FieldHead>,
 }
 
 /// Why an entry cannot be applied to a message.
@@ -184,19 +209,18 @@ impl MessageFields {
         capture: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<MessageFields, String> {
         let mut entries = Vec::new();
+        let mut heads = Vec::new();
         for (key, value) in table {
+            let mut field = |name: &str, rep: &str| {
+                heads.push(FieldHead::new(name.as_bytes(), rep.as_bytes()));
+                Target::Field(heads.len() - 1)
+            };
             let target = match key.split_once('|') {
                 None => match Header::named(key) {
                     Some(h) => Target::Header(h),
-                    None => Target::Field {
-                        name: key.clone(),
-                        representation: String::new(),
-                    },
+                    None => field(key, ""),
                 },
-                Some((name, rep)) => Target::Field {
-                    name: name.to_owned(),
-                    representation: rep.to_owned(),
-                },
+                Some((name, rep)) => field(name, rep),
             };
             let value = match value {
                 toml::Value::String(s) => Value::Text(Template::new(s, capture)),
@@ -212,7 +236,13 @@ impl MessageFields {
             };
             entries.push((target, value));
         }
-        Ok(MessageFields { entries })
+        Ok(MessageFields { entries, heads })
+    }
+
+    /// The heads of the fields the table adds, which [`Patch::apply`] and
+    /// [`Patch::apply_text`] write with.
+    pub fn heads(&self) -> &[FieldHead] {
+        &self.heads
     }
 
     /// Whether the table is empty.
@@ -230,37 +260,35 @@ impl MessageFields {
     }
 
     /// Applies every entry to `patch` (for `view`, which templates reading
-    /// headers need; see [`MessageFields::needs_message`]); `layout` reads
-    /// a `Timestamp` header, `severity` maps a `Severity` text.
-    pub fn apply<'c>(
+    /// headers need; see [`MessageFields::needs_message`]): `payload` is
+    /// the record's payload and `caps` gives a capture's place in it;
+    /// `layout` reads a `Timestamp` header, `severity` maps a `Severity`
+    /// text.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
         &self,
         view: Option<&MessageView>,
-        caps: &dyn Fn(usize) -> Option<&'c [u8]>,
+        payload: &[u8],
+        caps: &dyn Fn(usize) -> Option<(usize, usize)>,
         layout: &Layout,
         severity: &dyn Fn(&[u8]) -> Option<i32>,
         now_ns: i64,
         patch: &mut Patch,
     ) -> Result<(), FieldError> {
-        let mut text = Vec::new();
         for (target, value) in &self.entries {
-            text.clear();
-            if let Value::Text(t) = value {
-                t.render(view, caps, &mut text);
-            }
-            match target {
-                Target::Header(h) => set_header(patch, *h, value, &text, layout, severity, now_ns)?,
-                Target::Field {
-                    name,
-                    representation,
-                } => {
-                    let value = match value {
-                        Value::Text(_) => patch::Value::Text(&text),
-                        Value::Integer(i) => patch::Value::Integer(*i),
-                        Value::Double(d) => patch::Value::Double(*d),
-                        Value::Bool(b) => patch::Value::Bool(*b),
-                    };
-                    patch.add_field(name, representation, value);
+            let value = match value {
+                Value::Text(t) => {
+                    patch::Value::Text(t.text(view, payload, caps, &mut patch.scratch))
                 }
+                Value::Integer(i) => patch::Value::Integer(*i),
+                Value::Double(d) => patch::Value::Double(*d),
+                Value::Bool(b) => patch::Value::Bool(*b),
+            };
+            match target {
+                Target::Header(h) => {
+                    set_header(patch, *h, value, payload, layout, severity, now_ns)?
+                }
+                Target::Field(head) => patch.fields.push((*head, value)),
             }
         }
         Ok(())
@@ -282,43 +310,54 @@ fn number<T: std::str::FromStr>(header: &str, text: &[u8]) -> Result<T, FieldErr
 fn set_header(
     patch: &mut Patch,
     header: Header,
-    value: &Value,
-    text: &[u8],
+    value: patch::Value,
+    payload: &[u8],
     layout: &Layout,
     severity: &dyn Fn(&[u8]) -> Option<i32>,
     now_ns: i64,
 ) -> Result<(), FieldError> {
-    let bytes = || Some(text.to_vec());
-    let int = |name: &str| -> Result<i64, FieldError> {
-        match value {
-            Value::Integer(i) => Ok(*i),
-            Value::Text(_) => number(name, text),
+    let text = match &value {
+        patch::Value::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    let bytes = |patch: &Patch| match &text {
+        Some(t) => patch.text(t, payload).to_vec(),
+        None => Vec::new(),
+    };
+    let int = |patch: &Patch, name: &str| -> Result<i64, FieldError> {
+        match &value {
+            patch::Value::Integer(i) => Ok(*i),
+            patch::Value::Text(t) => number(name, patch.text(t, payload)),
             _ => Err(format!("{name} must be a number")),
         }
     };
     match header {
-        Header::Type => patch.r#type = bytes(),
-        Header::Logger => patch.logger = bytes(),
-        Header::Hostname => patch.hostname = bytes(),
-        Header::Payload => patch.payload = bytes(),
-        Header::EnvVersion => patch.env_version = bytes(),
-        Header::Pid => patch.pid = Some(int("Pid")? as i32),
+        Header::Type => patch.r#type = text,
+        Header::Logger => patch.logger = text,
+        Header::Hostname => patch.hostname = text,
+        Header::Payload => patch.payload = text,
+        Header::EnvVersion => patch.env_version = text,
+        Header::Pid => patch.pid = Some(int(patch, "Pid")? as i32),
         Header::Severity => {
-            patch.severity = Some(match severity(text) {
-                Some(s) if matches!(value, Value::Text(_)) => s,
-                _ => int("Severity")? as i32,
+            let mapped = text.as_ref().and_then(|t| severity(patch.text(t, payload)));
+            patch.severity = Some(match mapped {
+                Some(s) => s,
+                None => int(patch, "Severity")? as i32,
             })
         }
         Header::Uuid => {
-            let uuid = parse_uuid(text).ok_or_else(|| {
-                format!("Uuid: {:?} is not a UUID", String::from_utf8_lossy(text))
+            let text = bytes(patch);
+            let uuid = parse_uuid(&text).ok_or_else(|| {
+                format!("Uuid: {:?} is not a UUID", String::from_utf8_lossy(&text))
             })?;
             patch.uuid = Some(uuid);
         }
         Header::Timestamp => {
-            patch.timestamp = Some(match value {
-                Value::Integer(i) => *i,
-                _ => layout.parse(text, now_ns).map_err(|e| e.to_string())?,
+            patch.timestamp = Some(match &value {
+                patch::Value::Integer(i) => *i,
+                _ => layout
+                    .parse(&bytes(patch), now_ns)
+                    .map_err(|e| e.to_string())?,
             })
         }
     }
@@ -347,9 +386,13 @@ mod tests {
     use heka_proto::{FieldValue, Message};
 
     fn view() -> MessageView {
+        with_payload(b"the line")
+    }
+
+    fn with_payload(payload: &'static [u8]) -> MessageView {
         let mut m = Message::new([0x11; 16], 5);
         m.r#type = Some(Bytes::from_static(b"logfile"));
-        m.payload = Some(Bytes::from_static(b"the line"));
+        m.payload = Some(Bytes::from_static(payload));
         MessageView::from_message(&m).unwrap()
     }
 
@@ -358,8 +401,8 @@ mod tests {
         let capture = |n: &str| (n == "status").then_some(1);
         let t = Template::new("%Type%-%status% 100% %nope% %% %status", &capture);
         let mut out = Vec::new();
-        let caps = |i: usize| (i == 1).then_some(&b"200"[..]);
-        t.render(Some(&view()), &caps, &mut out);
+        let caps = |i: usize| (i == 1).then_some((4, 7));
+        t.render(Some(&view()), b"GET 200", &caps, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "logfile-200 100% %nope% %% %status"
@@ -377,17 +420,20 @@ mod tests {
         let names = ["", "sev", "ts", "size"];
         let capture = |n: &str| names.iter().position(|x| *x == n);
         let fields = MessageFields::new(&table, &capture).unwrap();
-        let values: [&[u8]; 4] = [b"", b"warn", b"2024-01-01T00:00:01Z", b"512"];
-        let caps = |i: usize| values.get(i).copied();
+        // The payload the captures are places in.
+        let payload = b"warn2024-01-01T00:00:01Z512";
+        let places = [(0, 0), (0, 4), (4, 24), (24, 27)];
+        let caps = |i: usize| places.get(i).copied();
         let layout = Layout::new("2006-01-02T15:04:05Z07:00", "UTC").unwrap();
         let severity = |t: &[u8]| (t == b"warn").then_some(4);
-        let v = view();
+        let v = with_payload(payload);
         let mut patch = Patch::default();
         fields
-            .apply(Some(&v), &caps, &layout, &severity, 0, &mut patch)
+            .apply(Some(&v), payload, &caps, &layout, &severity, 0, &mut patch)
             .unwrap();
         // Read back through prost, an independent decoder.
-        let m = Message::decode(patch.apply(&v).unwrap().raw().clone()).unwrap();
+        let patched = patch.apply(&v, fields.heads()).unwrap();
+        let m = Message::decode(patched.raw().clone()).unwrap();
         assert_eq!(m.r#type.as_deref(), Some(&b"nginx.logfile"[..]));
         assert_eq!(m.severity, Some(4));
         assert_eq!(m.pid, Some(42));
@@ -395,7 +441,7 @@ mod tests {
         assert_eq!(m.uuid[..2], [0x01, 0x23]);
         assert_eq!(
             m.payload.as_deref(),
-            Some(&b"the line"[..]),
+            Some(&payload[..]),
             "Payload|json is a field"
         );
         let field = |n: &str| m.fields.iter().find(|f| f.name == n.as_bytes()).unwrap();
@@ -423,9 +469,10 @@ mod tests {
         ] {
             let table: toml::Table = toml::from_str(entry).unwrap();
             let fields = MessageFields::new(&table, &capture).unwrap();
-            let caps = |_: usize| Some(&b"zz"[..]);
+            let caps = |_: usize| Some((0, 2));
+            let mut patch = Patch::default();
             let err = fields
-                .apply(Some(&v), &caps, &layout, &none, 0, &mut Patch::default())
+                .apply(Some(&v), b"zz", &caps, &layout, &none, 0, &mut patch)
                 .unwrap_err();
             assert!(err.contains(text), "{err}");
         }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::now_ns;
 use heka_actors::plugin::{BuildError, Decoder, Incoming, PluginError, TextRecord};
-use heka_proto::MessageView;
+use heka_proto::{FieldHead, MessageView};
 use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
 
@@ -76,6 +76,9 @@ pub struct PayloadRegexDecoder {
     severity_group: Option<usize>,
     log_errors: bool,
     patch: Patch,
+    /// The last `Timestamp` capture and its time, when the layout's result
+    /// does not depend on now: log lines come many to a second.
+    last_timestamp: Option<(Vec<u8>, i64)>,
 }
 
 impl PayloadRegexDecoder {
@@ -106,6 +109,7 @@ impl PayloadRegexDecoder {
             layout,
             log_errors: cfg.log_errors,
             patch: Patch::default(),
+            last_timestamp: None,
         }))
     }
 }
@@ -142,10 +146,10 @@ impl Base {
         }
     }
 
-    fn patched(&self, patch: &Patch) -> Result<MessageView, PluginError> {
+    fn patched(&self, patch: &Patch, heads: &[FieldHead]) -> Result<MessageView, PluginError> {
         match self {
-            Base::Text(text) => patch.apply_text(text),
-            Base::View(view) => patch.apply(view),
+            Base::Text(text) => patch.apply_text(text, heads),
+            Base::View(view) => patch.apply(view, heads),
         }
         .map_err(|e| PluginError::message(format!("message too large: {e}")))
     }
@@ -168,20 +172,30 @@ impl Decoder for PayloadRegexDecoder {
             return Err(PluginError::message(text));
         }
         let locs = &self.locs;
-        let caps = |i: usize| locs.get(i).map(|(s, e)| &payload[s..e]);
+        let caps = |i: usize| locs.get(i);
         let patch = &mut self.patch;
         patch.clear();
         let now = now_ns();
-        if let Some(text) = self.timestamp_group.and_then(caps) {
-            patch.timestamp = self
-                .layout
-                .parse(text, now)
-                .map_err(|e| PluginError::message(e.to_string()))
-                .map(Some)?;
+        if let Some((start, end)) = self.timestamp_group.and_then(caps) {
+            let text = &payload[start..end];
+            patch.timestamp = Some(match &self.last_timestamp {
+                Some((last, ns)) if last[..] == *text => *ns,
+                _ => {
+                    let ns = self
+                        .layout
+                        .parse(text, now)
+                        .map_err(|e| PluginError::message(e.to_string()))?;
+                    if !self.layout.needs_now() {
+                        self.last_timestamp = Some((text.to_vec(), ns));
+                    }
+                    ns
+                }
+            });
         }
         let map = &self.severity_map;
         let severity = |text: &[u8]| map.get(text).copied();
-        if let Some(text) = self.severity_group.and_then(caps) {
+        if let Some((start, end)) = self.severity_group.and_then(caps) {
+            let text = &payload[start..end];
             patch.severity = Some(match severity(text) {
                 Some(s) => s,
                 None => std::str::from_utf8(text)
@@ -196,9 +210,17 @@ impl Decoder for PayloadRegexDecoder {
             });
         }
         self.fields
-            .apply(base.view(), &caps, &self.layout, &severity, now, patch)
+            .apply(
+                base.view(),
+                payload,
+                &caps,
+                &self.layout,
+                &severity,
+                now,
+                patch,
+            )
             .map_err(PluginError::message)?;
-        out.push(base.patched(patch)?);
+        out.push(base.patched(patch, self.fields.heads())?);
         Ok(())
     }
 }
@@ -240,6 +262,7 @@ impl Decoder for ScribbleDecoder {
         self.fields
             .apply(
                 base.view(),
+                base.payload(),
                 &|_| None,
                 &self.layout,
                 &|_| None,
@@ -247,7 +270,7 @@ impl Decoder for ScribbleDecoder {
                 &mut patch,
             )
             .map_err(PluginError::message)?;
-        out.push(base.patched(&patch)?);
+        out.push(base.patched(&patch, self.fields.heads())?);
         Ok(())
     }
 }

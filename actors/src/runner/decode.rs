@@ -65,6 +65,14 @@ impl TextRecord {
         }
     }
 
+    /// Another record of the same stream (same headers, shared).
+    pub fn with_payload(&self, payload: Bytes) -> TextRecord {
+        TextRecord {
+            payload,
+            header: Arc::clone(&self.header),
+        }
+    }
+
     /// The record's bytes, the message's payload.
     pub fn payload(&self) -> &Bytes {
         &self.payload

@@ -1,7 +1,7 @@
 //! The decoded message as the pipeline carries it: the record's bytes plus a
 //! small index of where each header and field is. Decoding validates the
 //! whole message once, with exactly prost's acceptance rules, and copies and
-//! allocates nothing for messages of up to eight fields; header and field
+//! allocates nothing for messages of up to twelve fields; header and field
 //! reads are slices of the record. Routing, matching and reading fields
 //! (the matcher, Lua's `read_message`) use this view; code that builds or
 //! changes a message uses the owned prost [`Message`], and
@@ -12,6 +12,7 @@
 //! fields the refcount traffic and small allocations cost more than twice
 //! the whole budget of a decode (see benches/codec.rs).
 
+mod build;
 mod field;
 
 use std::ops::Range;
@@ -24,6 +25,7 @@ use crate::ext::{FieldValue, UUID_TEXT_LEN};
 use crate::message::Message;
 use crate::wire::{Cursor, LEN, RECURSION_LIMIT, VARINT, WireError, WireErrorKind};
 
+pub use build::{FieldHead, MessageBuilder, delimited_len, varint_len};
 pub use field::FieldView;
 use field::{FieldIndex, index_field};
 
@@ -60,20 +62,14 @@ pub struct MessageView {
     hostname: Option<Span>,
     severity: Option<i32>,
     pid: Option<i32>,
-    fields: SmallVec<[FieldIndex; 8]>,
+    // Twelve inline: an access-log decoder makes nine to twelve fields.
+    fields: SmallVec<[FieldIndex; 12]>,
 }
 
 impl MessageView {
-    /// Validates and indexes a protobuf `Message`. Accepts exactly what
-    /// prost's decoder accepts.
-    pub fn decode(raw: Bytes) -> Result<Self, WireError> {
-        if u32::try_from(raw.len()).is_err() {
-            return Err(WireError {
-                offset: 0,
-                kind: WireErrorKind::LengthExceeded,
-            });
-        }
-        let mut view = MessageView {
+    /// The view of no bytes (an empty message).
+    fn empty() -> Self {
+        MessageView {
             raw: Bytes::new(),
             uuid: Span::default(),
             timestamp: 0,
@@ -85,7 +81,19 @@ impl MessageView {
             severity: None,
             pid: None,
             fields: SmallVec::new(),
-        };
+        }
+    }
+
+    /// Validates and indexes a protobuf `Message`. Accepts exactly what
+    /// prost's decoder accepts.
+    pub fn decode(raw: Bytes) -> Result<Self, WireError> {
+        if u32::try_from(raw.len()).is_err() {
+            return Err(WireError {
+                offset: 0,
+                kind: WireErrorKind::LengthExceeded,
+            });
+        }
+        let mut view = MessageView::empty();
         let mut c = Cursor::new(&raw, 0);
         while !c.at_end() {
             let (field, wire) = c.key()?;

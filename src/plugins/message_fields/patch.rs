@@ -1,107 +1,107 @@
 //! The changes a text decoder makes to a message (new headers, added
-//! fields), written straight into the new message's protobuf bytes: the
-//! per-record path builds no owned `Message`, so a decoded line costs one
-//! buffer and one index, not an allocation per field.
+//! fields) and the message they make. Values stay where they are: a
+//! template that is one capture is a range of the record's payload, others
+//! are rendered once into the patch's scratch buffer; the new message is
+//! then written in one pass, to its exact size, with its index
+//! ([`MessageBuilder`]). The per-record path makes no owned `Message` and
+//! allocates only the message's own buffer.
 
-use bytes::Bytes;
+use std::ops::Range;
+
 use heka_actors::pack::now_ns;
 use heka_actors::plugin::TextRecord;
-use heka_proto::prost::Message as _;
-use heka_proto::prost::encoding::encoded_len_varint;
-use heka_proto::write::{bytes_field, delimited_header, varint_field};
-use heka_proto::{MessageView, WireError};
+use heka_proto::view::{delimited_len, varint_len};
+use heka_proto::{FieldHead, FieldValue, MessageBuilder, MessageView, WireError};
 
-/// Header values to replace and fields to add.
+/// Where a text value is: rendered into the patch, or a range of the
+/// payload the record arrived with.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Text {
+    Scratch(Range<usize>),
+    Payload(Range<usize>),
+}
+
+/// A field value to add.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Value {
+    Text(Text),
+    Integer(i64),
+    Double(f64),
+    Bool(bool),
+}
+
+/// Header values to replace and fields to add, for one record.
 #[derive(Debug, Default)]
 pub struct Patch {
-    pub(super) r#type: Option<Vec<u8>>,
-    pub(super) logger: Option<Vec<u8>>,
-    pub(super) hostname: Option<Vec<u8>>,
-    pub(super) payload: Option<Vec<u8>>,
-    pub(super) env_version: Option<Vec<u8>>,
+    /// Rendered text the `Text::Scratch` ranges point into.
+    pub(super) scratch: Vec<u8>,
+    pub(super) r#type: Option<Text>,
+    pub(super) logger: Option<Text>,
+    pub(super) hostname: Option<Text>,
+    pub(super) payload: Option<Text>,
+    pub(super) env_version: Option<Text>,
     pub(super) uuid: Option<[u8; 16]>,
     /// New timestamp (ns).
     pub timestamp: Option<i64>,
     /// New severity.
     pub severity: Option<i32>,
     pub(super) pid: Option<i32>,
-    /// Encoded `Field` entries (tag 10 and all) to append.
-    fields: Vec<u8>,
+    /// Fields to append: which head (of the `heads` the message is
+    /// written with), which value.
+    pub(super) fields: Vec<(usize, Value)>,
 }
 
-/// A field value to add.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Value<'a> {
-    Text(&'a [u8]),
-    Integer(i64),
-    Double(f64),
-    Bool(bool),
+/// The headers a patch starts from.
+struct Parts<'a> {
+    uuid: &'a [u8],
+    timestamp: i64,
+    r#type: &'a [u8],
+    logger: &'a [u8],
+    severity: i32,
+    payload: &'a [u8],
+    env_version: &'a [u8],
+    pid: i32,
+    hostname: &'a [u8],
 }
 
 impl Patch {
     /// Clears it for the next record (keeping its buffers).
     pub fn clear(&mut self) {
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut fields = std::mem::take(&mut self.fields);
+        scratch.clear();
         fields.clear();
         *self = Patch {
+            scratch,
             fields,
             ..Patch::default()
         };
     }
 
-    /// Appends a field (`Fields[name]`, one value).
-    pub(super) fn add_field(&mut self, name: &str, representation: &str, value: Value<'_>) {
-        // Written in place: the Field's length first, then its parts.
-        let mut packed = [0u8; 10];
-        let (kind, value_tag, value): (u64, u32, &[u8]) = match value {
-            Value::Text(t) => (0, 4, t),
-            // Packed, as Heka's schema declares them.
-            Value::Integer(i) => {
-                let mut n = i as u64;
-                let mut len = 0;
-                loop {
-                    let byte = (n & 0x7f) as u8;
-                    n >>= 7;
-                    packed[len] = if n == 0 { byte } else { byte | 0x80 };
-                    len += 1;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                (2, 6, &packed[..len])
-            }
-            Value::Double(d) => {
-                packed[..8].copy_from_slice(&d.to_le_bytes());
-                (3, 7, &packed[..8])
-            }
-            Value::Bool(b) => {
-                packed[0] = u8::from(b);
-                (4, 8, &packed[..1])
-            }
-        };
-        let delimited = |len: usize| 1 + encoded_len_varint(len as u64) + len;
-        let mut body = delimited(name.len()) + delimited(value.len());
-        if kind != 0 {
-            body += 2;
+    /// The bytes of `text`, for a record whose payload is `payload`.
+    pub(super) fn text<'a>(&'a self, text: &Text, payload: &'a [u8]) -> &'a [u8] {
+        match text {
+            Text::Scratch(r) => &self.scratch[r.clone()],
+            Text::Payload(r) => &payload[r.clone()],
         }
-        if !representation.is_empty() {
-            body += delimited(representation.len());
+    }
+
+    fn header<'a>(&'a self, new: &Option<Text>, old: &'a [u8], payload: &'a [u8]) -> &'a [u8] {
+        new.as_ref().map_or(old, |t| self.text(t, payload))
+    }
+
+    fn value<'a>(&'a self, value: &Value, payload: &'a [u8]) -> FieldValue<'a> {
+        match value {
+            Value::Text(t) => FieldValue::String(self.text(t, payload)),
+            Value::Integer(i) => FieldValue::Integer(*i),
+            Value::Double(d) => FieldValue::Double(*d),
+            Value::Bool(b) => FieldValue::Bool(*b),
         }
-        let out = &mut self.fields;
-        delimited_header(10, body, out);
-        bytes_field(1, name.as_bytes(), out);
-        if kind != 0 {
-            varint_field(2, kind, out);
-        }
-        if !representation.is_empty() {
-            bytes_field(3, representation.as_bytes(), out);
-        }
-        bytes_field(value_tag, value, out);
     }
 
     /// The message `view` becomes with this patch: its headers unless
-    /// patched, its fields, then the patch's fields.
-    pub fn apply(&self, view: &MessageView) -> Result<MessageView, WireError> {
+    /// patched, its fields, then the patch's fields (`heads` names them).
+    pub fn apply(&self, view: &MessageView, heads: &[FieldHead]) -> Result<MessageView, WireError> {
         let parts = Parts {
             uuid: view.uuid(),
             timestamp: view.timestamp(),
@@ -113,17 +113,21 @@ impl Patch {
             pid: view.pid(),
             hostname: view.hostname(),
         };
-        self.write(parts, view.raw().len(), |out| {
-            for field in view.fields() {
-                bytes_field(10, &field.to_field().encode_to_vec(), out);
-            }
+        let old_fields = view.raw().len();
+        self.write(parts, heads, old_fields, |b| {
+            b.fields_of(view);
+            Ok(())
         })
     }
 
     /// The message a text record becomes with this patch, in one pass: the
     /// same message as [`Patch::apply`] on the record's text message (a
     /// fresh uuid, now, the stream's headers), without building that one.
-    pub fn apply_text(&self, text: &TextRecord) -> Result<MessageView, WireError> {
+    pub fn apply_text(
+        &self,
+        text: &TextRecord,
+        heads: &[FieldHead],
+    ) -> Result<MessageView, WireError> {
         let mut uuid = [0u8; 16];
         if self.uuid.is_none() {
             fastrand::fill(&mut uuid);
@@ -145,52 +149,77 @@ impl Patch {
             pid: 0,
             hostname: text.hostname(),
         };
-        self.write(parts, text.payload().len(), |out| {
-            out.extend_from_slice(text.encoded_fields())
-        })
+        let old = text.encoded_fields();
+        self.write(parts, heads, old.len(), |b| b.encoded_fields(old))
     }
 
+    /// Writes the message: `old_fields` is (at least) the size of what
+    /// `fields` appends, the original message's fields.
     fn write(
         &self,
         old: Parts<'_>,
-        size: usize,
-        old_fields: impl FnOnce(&mut Vec<u8>),
+        heads: &[FieldHead],
+        old_fields: usize,
+        fields: impl FnOnce(&mut MessageBuilder) -> Result<(), WireError>,
     ) -> Result<MessageView, WireError> {
-        let mut out = Vec::with_capacity(size + self.fields.len() + 96);
-        bytes_field(1, self.uuid.as_ref().map_or(old.uuid, |u| &u[..]), &mut out);
-        varint_field(2, self.timestamp.unwrap_or(old.timestamp) as u64, &mut out);
-        let text = |tag, new: &Option<Vec<u8>>, old: &[u8], out: &mut Vec<u8>| {
-            let value = new.as_deref().unwrap_or(old);
-            if !value.is_empty() {
-                bytes_field(tag, value, out);
-            }
-        };
-        text(3, &self.r#type, old.r#type, &mut out);
-        text(4, &self.logger, old.logger, &mut out);
+        let payload = old.payload;
+        let uuid = self.uuid.as_ref().map_or(old.uuid, |u| &u[..]);
+        let timestamp = self.timestamp.unwrap_or(old.timestamp);
         let severity = self.severity.unwrap_or(old.severity);
-        varint_field(5, i64::from(severity) as u64, &mut out);
-        text(6, &self.payload, old.payload, &mut out);
-        text(7, &self.env_version, old.env_version, &mut out);
         let pid = self.pid.unwrap_or(old.pid);
+        let texts = [
+            self.header(&self.r#type, old.r#type, payload),
+            self.header(&self.logger, old.logger, payload),
+            self.header(&self.payload, old.payload, payload),
+            self.header(&self.env_version, old.env_version, payload),
+            self.header(&self.hostname, old.hostname, payload),
+        ];
+        // The exact size, so the buffer becomes the message's bytes as is.
+        let mut size = delimited_len(uuid.len())
+            + 1
+            + varint_len(timestamp as u64)
+            + 1
+            + varint_len(i64::from(severity) as u64)
+            + old_fields;
         if pid != 0 {
-            varint_field(8, i64::from(pid) as u64, &mut out);
+            size += 1 + varint_len(i64::from(pid) as u64);
         }
-        text(9, &self.hostname, old.hostname, &mut out);
-        old_fields(&mut out);
-        out.extend_from_slice(&self.fields);
-        MessageView::decode(Bytes::from(out))
+        for value in &texts {
+            if !value.is_empty() {
+                size += delimited_len(value.len());
+            }
+        }
+        for (head, value) in &self.fields {
+            size += MessageBuilder::field_len(&heads[*head], &self.value(value, payload));
+        }
+        // Field-number order, as prost writes a message.
+        let mut b = MessageBuilder::with_capacity(size);
+        b.uuid(uuid);
+        b.timestamp(timestamp);
+        let [r#type, logger, payload_text, env_version, hostname] = texts;
+        if !r#type.is_empty() {
+            b.r#type(r#type);
+        }
+        if !logger.is_empty() {
+            b.logger(logger);
+        }
+        b.severity(severity);
+        if !payload_text.is_empty() {
+            b.payload(payload_text);
+        }
+        if !env_version.is_empty() {
+            b.env_version(env_version);
+        }
+        if pid != 0 {
+            b.pid(pid);
+        }
+        if !hostname.is_empty() {
+            b.hostname(hostname);
+        }
+        fields(&mut b)?;
+        for (head, value) in &self.fields {
+            b.field(&heads[*head], self.value(value, payload));
+        }
+        b.finish()
     }
-}
-
-/// The headers a patch starts from.
-struct Parts<'a> {
-    uuid: &'a [u8],
-    timestamp: i64,
-    r#type: &'a [u8],
-    logger: &'a [u8],
-    severity: i32,
-    payload: &'a [u8],
-    env_version: &'a [u8],
-    pid: i32,
-    hostname: &'a [u8],
 }
