@@ -78,7 +78,8 @@ pub struct PayloadRegexDecoder {
     patch: Patch,
     /// The last `Timestamp` capture and its time, when the layout's result
     /// does not depend on now: log lines come many to a second.
-    last_timestamp: Option<(Vec<u8>, i64)>,
+    /// (The text's buffer is reused; `None` until a parse succeeded.)
+    last_timestamp: (Vec<u8>, Option<i64>),
 }
 
 impl PayloadRegexDecoder {
@@ -109,7 +110,7 @@ impl PayloadRegexDecoder {
             layout,
             log_errors: cfg.log_errors,
             patch: Patch::default(),
-            last_timestamp: None,
+            last_timestamp: (Vec::new(), None),
         }))
     }
 }
@@ -178,15 +179,19 @@ impl Decoder for PayloadRegexDecoder {
         let now = now_ns();
         if let Some((start, end)) = self.timestamp_group.and_then(caps) {
             let text = &payload[start..end];
-            patch.timestamp = Some(match &self.last_timestamp {
-                Some((last, ns)) if last[..] == *text => *ns,
+            let last = &mut self.last_timestamp;
+            patch.timestamp = Some(match last.1 {
+                Some(ns) if last.0[..] == *text => ns,
                 _ => {
+                    last.1 = None;
                     let ns = self
                         .layout
                         .parse(text, now)
                         .map_err(|e| PluginError::message(e.to_string()))?;
                     if !self.layout.needs_now() {
-                        self.last_timestamp = Some((text.to_vec(), ns));
+                        last.0.clear();
+                        last.0.extend_from_slice(text);
+                        last.1 = Some(ns);
                     }
                     ns
                 }

@@ -190,3 +190,37 @@ fn templates_reading_headers_see_the_text_records_message() {
     dec.decode(Incoming::Text(record), &mut out).unwrap();
     assert_eq!(text(&out[0], "where"), "web1/access");
 }
+
+#[test]
+fn repeated_timestamps_read_the_same_as_fresh_ones() {
+    // The decoder keeps the last Timestamp text and its time; a mix of
+    // repeats, changes and a bad one must give what a fresh parse gives.
+    let config = "match_regex = '^(?P<Timestamp>\\S+) (?P<n>\\d+)$'\n\
+                  timestamp_layout = '2006-01-02T15:04:05Z07:00'\n";
+    let mut d = decoder("PayloadRegexDecoder", config).unwrap();
+    let mut fresh = || decoder("PayloadRegexDecoder", config).unwrap();
+    let times = [
+        "2024-01-01T00:00:01Z",
+        "2024-01-01T00:00:01Z",
+        "2024-01-01T00:00:02Z",
+        "2024-13-01T00:00:02Z",
+        "2024-01-01T00:00:01Z",
+        "2024-01-01T00:00:01+01:00",
+    ];
+    for (i, t) in times.iter().enumerate() {
+        let payload = format!("{t} {i}");
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        let a = d.decode(line(&payload), &mut ours);
+        let b = fresh().decode(line(&payload), &mut theirs);
+        assert_eq!(a.is_ok(), b.is_ok(), "{t}");
+        if a.is_ok() {
+            assert_eq!(ours[0].timestamp(), theirs[0].timestamp(), "{t}");
+        }
+    }
+    assert!(
+        fresh()
+            .decode(line("2024-13-01T00:00:02Z 1"), &mut Vec::new())
+            .is_err()
+    );
+}
