@@ -227,6 +227,8 @@ pub trait Encoder: Send {
 
     /// True for encoders whose output is the message protobuf (so outputs
     /// default `use_framing` to true, as Heka's TcpOutput and FileOutput do).
+    /// With framing, the output runner then frames the message's bytes
+    /// itself and does not call [`Encoder::encode`].
     fn is_protobuf(&self) -> bool {
         false
     }

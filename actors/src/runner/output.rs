@@ -147,6 +147,16 @@ impl OutputRunner {
             let start = batch.data.len();
             let result = match self.encoder.as_mut() {
                 None => Ok(()),
+                // The message's own bytes, framed straight into the batch.
+                Some(encoder) if self.use_framing && encoder.is_protobuf() => {
+                    heka_proto::framing::encode_frame(
+                        pack.message.raw(),
+                        None,
+                        max,
+                        &mut batch.data,
+                    )
+                    .map_err(|e| PluginError::message(e.to_string()))
+                }
                 Some(encoder) if self.use_framing => {
                     self.scratch.clear();
                     let scratch = &mut self.scratch;
