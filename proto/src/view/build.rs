@@ -110,7 +110,9 @@ impl MessageBuilder {
 
     fn text(&mut self, tag: u8, value: &[u8]) -> Span {
         let raw = &mut self.raw;
-        raw.reserve(value.len() + 11);
+        // Exactly what is written: a buffer sized for the whole message
+        // must not grow.
+        raw.reserve(delimited_len(value.len()));
         raw.push(tag << 3 | LEN);
         push_varint(raw, value.len() as u64);
         let start = raw.len();
@@ -119,7 +121,7 @@ impl MessageBuilder {
     }
 
     fn number(&mut self, tag: u8, value: u64) {
-        self.raw.reserve(11);
+        self.raw.reserve(1 + varint_len(value));
         self.raw.push(tag << 3);
         push_varint(&mut self.raw, value);
     }
@@ -196,7 +198,7 @@ impl MessageBuilder {
     fn field_entry(&mut self, head: &FieldHead, tag: u8, value_type: i32, payload: &[u8]) {
         let body = Self::field_body_len(head, value_type, payload);
         let raw = &mut self.raw;
-        raw.reserve(body + 11);
+        raw.reserve(delimited_len(body));
         raw.push(10 << 3 | LEN);
         push_varint(raw, body as u64);
         let body_start = raw.len();
@@ -249,7 +251,7 @@ impl MessageBuilder {
     pub fn fields_of(&mut self, view: &MessageView) {
         for f in &view.fields {
             let body = &view.raw[f.body.range()];
-            self.raw.reserve(body.len() + 11);
+            self.raw.reserve(delimited_len(body.len()));
             self.raw.push(10 << 3 | LEN);
             push_varint(&mut self.raw, body.len() as u64);
             // Every span of the field moves by the same distance.
@@ -383,6 +385,31 @@ mod tests {
             built.field_value(b"status", 1, 0),
             Some(FieldValue::Integer(1 << 40))
         );
+    }
+
+    #[test]
+    fn a_buffer_of_the_exact_size_never_grows() {
+        let [status, bytes, _] = heads();
+        let write = |b: &mut MessageBuilder| {
+            b.uuid(&[1; 16]);
+            b.timestamp(i64::MAX);
+            b.r#type(&[b't'; 200]);
+            b.severity(-1);
+            b.pid(7);
+            b.field(&status, FieldValue::String(b"200"));
+            b.field(&bytes, FieldValue::Integer(-1));
+            b.encoded_fields(&[0x52, 0x03, 0x0a, 0x01, b'x']).unwrap();
+            // Last, so any slack asked for would pass the end.
+            b.hostname(b"h");
+        };
+        let mut sizing = MessageBuilder::with_capacity(0);
+        write(&mut sizing);
+        let exact = sizing.len();
+        let mut b = MessageBuilder::with_capacity(exact);
+        let buffer = b.raw.as_ptr();
+        write(&mut b);
+        assert_eq!(b.raw.capacity(), exact);
+        assert_eq!(b.raw.as_ptr(), buffer, "the same allocation");
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Patch {
             hostname: view.hostname(),
         };
         let old_fields = view.raw().len();
-        self.write(parts, heads, old_fields, |b| {
+        self.write(parts, heads, (old_fields, true), |b| {
             b.fields_of(view);
             Ok(())
         })
@@ -150,16 +150,17 @@ impl Patch {
             hostname: text.hostname(),
         };
         let old = text.encoded_fields();
-        self.write(parts, heads, old.len(), |b| b.encoded_fields(old))
+        self.write(parts, heads, (old.len(), false), |b| b.encoded_fields(old))
     }
 
-    /// Writes the message: `old_fields` is (at least) the size of what
-    /// `fields` appends, the original message's fields.
+    /// Writes the message: `old_fields` is the size of what `fields`
+    /// appends (the original message's fields), or more when
+    /// `old_fields_upper_bound`.
     fn write(
         &self,
         old: Parts<'_>,
         heads: &[FieldHead],
-        old_fields: usize,
+        (old_fields, old_fields_upper_bound): (usize, bool),
         fields: impl FnOnce(&mut MessageBuilder) -> Result<(), WireError>,
     ) -> Result<MessageView, WireError> {
         let payload = old.payload;
@@ -220,6 +221,13 @@ impl Patch {
         for (head, value) in &self.fields {
             b.field(&heads[*head], self.value(value, payload));
         }
+        // The text path knows its old fields' size exactly: what it
+        // computed must be what it wrote (else a second allocation).
+        debug_assert!(
+            b.len() == size || old_fields_upper_bound,
+            "size {size}, wrote {}",
+            b.len()
+        );
         b.finish()
     }
 }
