@@ -224,3 +224,20 @@ fn repeated_timestamps_read_the_same_as_fresh_ones() {
             .is_err()
     );
 }
+
+#[test]
+fn a_layout_without_a_year_takes_this_year() {
+    // Syslog's layout has no year: the decoder must read the clock for it
+    // (it skips the clock for layouts that have one).
+    let config = "match_regex = '^(?P<Timestamp>\\w+ +\\d+ [\\d:]+) '\n\
+                  timestamp_layout = 'Jan _2 15:04:05'\n";
+    let mut d = decoder("PayloadRegexDecoder", config).unwrap();
+    let mut out = Vec::new();
+    d.decode(line("Jan  1 00:00:00 host x"), &mut out).unwrap();
+    let now = jiff::Timestamp::now();
+    let year = now.to_zoned(jiff::tz::TimeZone::UTC).year();
+    let got = jiff::Timestamp::from_nanosecond(i128::from(out[0].timestamp())).unwrap();
+    let got_year = got.to_zoned(jiff::tz::TimeZone::UTC).year();
+    // Jan 1 is never more than a day ahead, so it is this year's.
+    assert_eq!(got_year, year, "the clock was read: {got}");
+}
