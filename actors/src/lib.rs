@@ -33,6 +33,7 @@ pub mod catalogue;
 pub mod config;
 pub mod control;
 pub mod dynamic;
+pub mod memstat;
 pub mod messages;
 pub mod pack;
 pub mod pipeline;
