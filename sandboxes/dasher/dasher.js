@@ -49,7 +49,9 @@ function drawReport(report) {
     const head = el("tr");
     head.append(el("th", "Name"));
     metrics.forEach((m) => head.append(el("th", m)));
-    table.append(el("thead")).firstChild.append(head);
+    const thead = el("thead");
+    thead.append(head);
+    table.append(thead);
     const body = el("tbody");
     for (const row of rows) {
       const tr = el("tr");
