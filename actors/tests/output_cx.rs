@@ -85,3 +85,23 @@ fn a_rebuilt_output_is_started_again() {
         pipeline.stop().await
     });
 }
+
+#[test]
+fn an_output_whose_start_fails_is_rebuilt_and_started_again() {
+    let own = sink("cx-start-fails");
+    own.start_failures.store(1, Ordering::SeqCst);
+    in_system(|| async {
+        let mut dash = reporting("dash", "cx-start-fails", "");
+        dash.common.retries.delay = std::time::Duration::from_millis(10);
+        dash.common.retries.max_jitter = std::time::Duration::ZERO;
+        let pipeline = Pipeline::start(globals(), vec![dash], catalogue()).expect("builds");
+        assert!(eventually(5, || own.got.lock().unwrap().len() == 1).await);
+        pipeline.stop().await
+    });
+    assert_eq!(own.starts.load(Ordering::SeqCst), 2);
+    let (kind, payload) = own.got.lock().unwrap()[0].clone();
+    assert_eq!(kind, "heka.all-report");
+    // Asked for by the rebuilt instance, after the failed start counted.
+    let report: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(report["outputs"][0]["RestartCount"]["value"], 1);
+}

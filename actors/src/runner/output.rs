@@ -466,6 +466,9 @@ impl Actor for OutputRunner {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Read before the start, which may fail and leave no instance
+        // until a rebuilt one arrives.
+        let flush_every = self.output.as_ref().and_then(|o| o.flush_interval());
         if let Some(mut output) = self.output.take() {
             match self.start_output(&mut output) {
                 Ok(()) => self.output = Some(output),
@@ -476,7 +479,7 @@ impl Actor for OutputRunner {
                 }
             }
         }
-        if let Some(every) = self.output.as_ref().and_then(|o| o.flush_interval()) {
+        if let Some(every) = flush_every {
             ctx.run_interval(every, |act, ctx| {
                 let flush = act.call("flush", |o| o.flush());
                 ctx.wait(flush);

@@ -38,6 +38,8 @@ pub struct Sink {
     pub raw: Mutex<Vec<bytes::Bytes>>,
     /// Times a ReportingOutput was started (first instance and rebuilds).
     pub starts: AtomicU64,
+    /// Fatal errors still to return from a ReportingOutput's start.
+    pub start_failures: AtomicU64,
 }
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
@@ -290,6 +292,11 @@ impl Output for ReportingOutput {
 
     fn start(&mut self, cx: OutputCx) -> Result<(), PluginError> {
         self.capture.sink.starts.fetch_add(1, Ordering::SeqCst);
+        let failures = &self.capture.sink.start_failures;
+        if failures.load(Ordering::SeqCst) > 0 {
+            failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(PluginError::fatal("start failure"));
+        }
         tokio::task::spawn_local(async move { cx.inject_reports().await.unwrap() });
         Ok(())
     }
