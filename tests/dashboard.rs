@@ -3,8 +3,9 @@
 //! (counters growing between ticks, also seen by the shipped
 //! heka_report.lua filter), a sandbox's output listed in sandboxes.json and
 //! served, a terminated sandbox in the tsv, and path-traversal requests
-//! refused. The browser test loads the page in Debian's headless chromium
-//! and checks that the script filled the plugin table.
+//! refused; a busy port stops hekad naming the plugin; the example's
+//! commented block checks out. The browser test loads the page in Debian's
+//! headless chromium and checks that the script filled the plugin table.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -358,5 +359,22 @@ fn the_example_s_dashboard_block_checks_out_when_uncommented() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_busy_port_stops_hekad_naming_the_dashboard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let config = format!(
+        "[hekad]\nbase_dir = \"{}\"\n\n[dash]\ntype = \"DashboardOutput\"\naddress = \"127.0.0.1:{port}\"\n",
+        tmp.path().display()
+    );
+    let (status, log) = Daemon::start(tmp.path(), &config, None).wait(20);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("`dash`") && log.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{log}"
     );
 }
