@@ -4,7 +4,7 @@
 
 use heka_actors::catalogue::{Catalogue, Factory, PluginEntry};
 
-use crate::plugins::{carbon, process, statsd, udp};
+use crate::plugins::{carbon, dashboard, process, statsd, udp};
 
 use crate::plugins::{
     counter, file, log, logstreamer, multi_decoder, payload, payload_regex, protobuf,
@@ -161,6 +161,10 @@ pub const PLUGINS: &[PluginEntry] = &[
     PluginEntry {
         type_name: "CarbonOutput",
         factory: Factory::Output(carbon::CarbonOutput::build),
+    },
+    PluginEntry {
+        type_name: "DashboardOutput",
+        factory: Factory::Output(dashboard::DashboardOutput::build),
     },
 ];
 

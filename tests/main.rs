@@ -6,6 +6,7 @@ mod build_props;
 mod cat;
 mod crash;
 mod daemon;
+mod dashboard;
 mod decoding;
 mod example;
 mod hostile;

@@ -24,7 +24,10 @@
 //! end to end: a stalled output stops the router, the inputs and, through
 //! TCP, the senders. Plugin panics are caught and become restarts under the
 //! plugin's `retries` table; shutdown drains inputs, router, filters, router,
-//! outputs in that order.
+//! outputs in that order. Reports (`heka.all-report`, `heka.memstat`) are
+//! gathered from every runner's statistics by a [`report::Reporter`] and
+//! routed like injected messages, on request: [`Pipeline::inject_report`],
+//! or an output's [`plugin::OutputCx`] (DashboardOutput's ticker).
 #![deny(rust_2018_idioms)]
 
 pub mod ack;
@@ -33,6 +36,7 @@ pub mod catalogue;
 pub mod config;
 pub mod control;
 pub mod dynamic;
+pub mod memstat;
 pub mod messages;
 pub mod pack;
 pub mod pipeline;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use heka_proto::{Message, MessageView};
+use heka_proto::Message;
 use tokio::sync::watch;
 
 use crate::build::{Blueprint, BuiltOutput, build};
@@ -14,11 +14,11 @@ use crate::catalogue::Catalogue;
 use crate::config::{Category, Globals, PluginSpec};
 use crate::control::Control;
 use crate::dynamic::start_filter;
-use crate::messages::{Reopen, Route, Shutdown};
-use crate::pack::{Pack, PackPool};
+use crate::messages::{Reopen, Shutdown};
+use crate::pack::PackPool;
 use crate::plugin::BuildError;
 use crate::queue::{open_queue, start_queue};
-use crate::report::Report;
+use crate::report::{Report, Reporter};
 use crate::router::Router;
 use crate::runner::Env;
 use crate::runner::decode::DecodePool;
@@ -42,13 +42,9 @@ pub enum InjectError {
 #[derive(Clone)]
 pub struct Pipeline {
     supervisor: Addr<PipelineSupervisor>,
-    router: Addr<Router>,
     done: watch::Receiver<Option<i32>>,
     stats: StatsTable,
-    router_stats: Arc<RunnerStats>,
-    input_pool: PackPool,
-    inject_pool: PackPool,
-    globals: Arc<Globals>,
+    reporter: Reporter,
     control: Control,
 }
 
@@ -75,12 +71,16 @@ impl Pipeline {
         let Blueprint {
             mut inputs,
             filters,
-            outputs,
+            mut outputs,
         } = build(&specs, &catalogue, &globals)?;
         let mut errors: Vec<BuildError> = inputs
             .iter_mut()
             .filter_map(|(spec, input)| input.prepare().err().map(|e| BuildError::invalid(spec, e)))
             .collect();
+        errors.extend(outputs.iter_mut().filter_map(|built| {
+            let prepared = built.output.prepare();
+            prepared.err().map(|e| BuildError::invalid(&built.spec, e))
+        }));
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -157,7 +157,15 @@ impl Pipeline {
         let pools = (input_pool.clone(), inject_pool.clone());
         let table = stats.clone();
         let router_addr = router.clone();
-        let handle_globals = Arc::clone(&globals);
+        let reporter = Reporter::new(
+            [input_pool.clone(), inject_pool.clone()],
+            Arc::clone(&router_stats),
+            stats.clone(),
+            router.clone().recipient(),
+            Arc::clone(&globals),
+            std::process::id() as i32,
+        );
+        let env_reporter = reporter.clone();
         // The input's thread decodes its share itself: maxprocs - 1 more.
         let decode_pool = (globals.maxprocs > 1).then(|| DecodePool::new(globals.maxprocs - 1));
         let supervisor = PipelineSupervisor::create(move |ctx| {
@@ -181,6 +189,7 @@ impl Pipeline {
                 },
                 pid: std::process::id() as i32,
                 decode_pool,
+                reporter: env_reporter,
             };
             let register = |spec: &PluginSpec| {
                 let s = table.register(
@@ -274,40 +283,28 @@ impl Pipeline {
         Ok(Pipeline {
             control,
             supervisor,
-            router,
             done,
             stats,
-            router_stats,
-            input_pool,
-            inject_pool,
-            globals: handle_globals,
+            reporter,
         })
     }
 
     /// Routes a message as if a filter had injected it (it takes a pack
     /// from the inject pool, waiting while that pool is empty).
     pub async fn inject(&self, msg: &Message) -> Result<(), InjectError> {
-        let view =
-            MessageView::from_message(msg).map_err(|e| InjectError::Invalid(e.to_string()))?;
-        let permit = self
-            .inject_pool
-            .acquire(1)
-            .await
-            .pop()
-            .expect("asked for one permit");
-        let pack = Arc::new(Pack::pooled(view, None, 0, permit));
-        self.router
-            .send(Route(vec![pack]))
-            .await
-            .map_err(|_| InjectError::Stopped)
+        self.reporter.route(msg).await
     }
 
     /// Routes Heka's `heka.all-report` message (JSON payload of every
     /// runner's statistics), as Heka's dashboard ticker did.
     pub async fn inject_report(&self) -> Result<(), InjectError> {
-        let base =
-            crate::plugin::message_defaults(&self.globals.hostname, std::process::id() as i32);
-        self.inject(&self.report().to_message(base)).await
+        self.reporter.inject_report().await
+    }
+
+    /// The handle that gathers and routes reports (what DashboardOutput's
+    /// ticker uses, through its [`crate::plugin::OutputCx`]).
+    pub fn reporter(&self) -> Reporter {
+        self.reporter.clone()
     }
 
     /// Asks for an ordered shutdown with `code` (the first request wins).
@@ -362,12 +359,7 @@ impl Pipeline {
 
     /// A statistics snapshot of every runner, the router and the pools.
     pub fn report(&self) -> Report {
-        Report::gather(
-            [&self.input_pool, &self.inject_pool],
-            &self.router_stats,
-            &self.stats.snapshot(),
-            self.globals.plugin_chansize,
-        )
+        self.reporter.report()
     }
 
     /// The statistics of one runner.

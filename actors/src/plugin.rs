@@ -18,6 +18,7 @@ use crate::report::Metric;
 pub use crate::runner::decode::TextRecord;
 pub use crate::runner::filter::{FilterCx, InjectError};
 pub use crate::runner::input::{InputCx, StreamDefaults, StreamSink};
+pub use crate::runner::output::OutputCx;
 
 /// A future run on the plugin's own arbiter thread (not `Send`).
 pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -243,6 +244,25 @@ pub trait Encoder: Send {
 /// Delivers encoded batches somewhere (Heka's Output). Calls are serialised:
 /// the runner does not start a write before the previous one finished.
 pub trait Output: Send + 'static {
+    /// Acquires what the output needs before the pipeline starts (binds
+    /// its socket, prepares its directory). Not called by `hekad --check`
+    /// nor on instances rebuilt after a failure (their
+    /// [`Output::start`] does it); an error here stops startup.
+    fn prepare(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Called on the runner's thread before the first write, on the first
+    /// instance and on every instance rebuilt after a failure: spawn here
+    /// what runs beside the writes (with `tokio::task::spawn_local`, and
+    /// stop it in [`Output::shutdown`] and on drop). `cx` offers what of
+    /// the pipeline an output may use (routing reports). An error counts as
+    /// a failure of the output: rebuilt per `retries`, then it exits.
+    fn start(&mut self, cx: OutputCx) -> Result<(), PluginError> {
+        let _ = cx;
+        Ok(())
+    }
+
     /// Delivers a batch. `Retry` makes the runner call again with the same
     /// batch after a back-off; a failure must not lose part of a batch
     /// silently (the output remembers what it already wrote).

@@ -2,17 +2,23 @@
 //! message (a JSON payload keyed by category) and into the plain-text table
 //! hekad prints on SIGUSR1. A plugin's own figures (`report_fields` on the
 //! plugin traits, e.g. a sandbox's Memory and MaxInstructions) follow the
-//! runner's.
+//! runner's. A [`Reporter`] gathers the report and routes it like any
+//! injected message: the pipeline's handle has one, and so does every
+//! output's [`crate::plugin::OutputCx`] (DashboardOutput's ticker).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
+use actix::Recipient;
 use bytes::Bytes;
-use heka_proto::Message;
+use heka_proto::{Message, MessageView};
 use serde_json::{Map, Value, json};
 
-use crate::config::Category;
-use crate::pack::PackPool;
-use crate::stats::{RunnerStats, StatsRow};
+use crate::config::{Category, Globals};
+use crate::messages::Route;
+use crate::pack::{Pack, PackPool};
+use crate::pipeline::InjectError;
+use crate::stats::{RunnerStats, StatsRow, StatsTable};
 
 /// One metric of one plugin: name, value and Heka representation.
 pub type Metric = (&'static str, u64, &'static str);
@@ -196,6 +202,95 @@ impl Report {
         }
         out.push_str("========\n");
         out
+    }
+}
+
+/// Gathers reports of a running pipeline and routes them through its
+/// router, as packs of the inject pool (so a filter matching
+/// `heka.all-report` sees them, and a full pipeline makes the caller wait
+/// instead of queueing reports).
+#[derive(Clone)]
+pub struct Reporter {
+    pools: [PackPool; 2],
+    router_stats: Arc<RunnerStats>,
+    stats: StatsTable,
+    router: Recipient<Route>,
+    globals: Arc<Globals>,
+    pid: i32,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter")
+    }
+}
+
+impl Reporter {
+    /// A reporter over the pipeline's pools (input, inject), router and
+    /// statistics.
+    pub(crate) fn new(
+        pools: [PackPool; 2],
+        router_stats: Arc<RunnerStats>,
+        stats: StatsTable,
+        router: Recipient<Route>,
+        globals: Arc<Globals>,
+        pid: i32,
+    ) -> Reporter {
+        Reporter {
+            pools,
+            router_stats,
+            stats,
+            router,
+            globals,
+            pid,
+        }
+    }
+
+    /// A statistics snapshot of every runner, the router and the pools.
+    pub fn report(&self) -> Report {
+        Report::gather(
+            [&self.pools[0], &self.pools[1]],
+            &self.router_stats,
+            &self.stats.snapshot(),
+            self.globals.plugin_chansize,
+        )
+    }
+
+    /// A new message with the headers hekad stamps on what it generates.
+    fn base(&self) -> Message {
+        crate::plugin::message_defaults(&self.globals.hostname, self.pid)
+    }
+
+    /// Routes `heka.all-report`.
+    pub async fn inject_report(&self) -> Result<(), InjectError> {
+        self.route(&self.report().to_message(self.base())).await
+    }
+
+    /// Routes `heka.memstat` (see [`crate::memstat`]); does nothing where
+    /// the process's memory figures cannot be read.
+    pub async fn inject_memstat(&self) -> Result<(), InjectError> {
+        match crate::memstat::message(self.base()) {
+            Some(msg) => self.route(&msg).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Routes `msg` as if a filter had injected it: it takes a pack from
+    /// the inject pool (waiting while that pool is empty) and waits while
+    /// the router's mailbox is full.
+    pub async fn route(&self, msg: &Message) -> Result<(), InjectError> {
+        let view =
+            MessageView::from_message(msg).map_err(|e| InjectError::Invalid(e.to_string()))?;
+        let permit = self.pools[1]
+            .acquire(1)
+            .await
+            .pop()
+            .expect("asked for one permit");
+        let pack = Arc::new(Pack::pooled(view, None, 0, permit));
+        self.router
+            .send(Route(vec![pack]))
+            .await
+            .map_err(|_| InjectError::Stopped)
     }
 }
 

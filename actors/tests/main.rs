@@ -4,6 +4,7 @@ mod config;
 mod config_props;
 mod dynamic;
 mod failure;
+mod output_cx;
 mod pipeline;
 mod queue;
 mod queue_start;

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 pub mod carbon;
 pub mod counter;
+pub mod dashboard;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;

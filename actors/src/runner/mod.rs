@@ -56,6 +56,8 @@ pub struct Env {
     pub pid: i32,
     /// Threads decoding parts of streams' reads (`maxprocs > 1`).
     pub decode_pool: Option<crate::runner::decode::DecodePool>,
+    /// Gathers and routes `heka.all-report` (offered to outputs).
+    pub reporter: crate::report::Reporter,
 }
 
 impl Env {

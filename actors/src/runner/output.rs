@@ -8,6 +8,11 @@
 //! runner keep those records' acknowledgements (not the packs: their pool
 //! slots go back) until a write or flush empties its buffer, so no
 //! producer's checkpoint passes a record that is not written out.
+//!
+//! Before the first write, the runner calls [`Output::start`] on its own
+//! thread with an [`OutputCx`] (and again on every instance rebuilt after
+//! a failure): that is where an output spawns work of its own, such as
+//! DashboardOutput's HTTP server and its report ticker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +26,9 @@ use crate::catalogue::Catalogue;
 use crate::config::{Globals, PluginSpec};
 use crate::messages::{Deliver, Drain, Reopen, Stop};
 use crate::pack::{EncodedBatch, PackRef};
+use crate::pipeline::InjectError;
 use crate::plugin::{BuildError, Encoder, Output, PluginError};
+use crate::report::Reporter;
 use crate::runner::failure::{Failures, route_failures};
 use crate::runner::{Env, Identity, RestartPolicy, guarded, panic_error, unhandled};
 use crate::stats::RunnerStats;
@@ -43,6 +50,39 @@ pub struct OutputRunner {
     /// Acknowledgements of records the output holds unwritten, one per
     /// batch (see [`Output::holds_records`]); bounded by its buffer.
     held: Vec<Ack>,
+}
+
+/// What an output gets when its runner starts it ([`Output::start`]): its
+/// name and what of the running pipeline an output may use.
+#[derive(Debug, Clone)]
+pub struct OutputCx {
+    name: Arc<str>,
+    reporter: Option<Reporter>,
+}
+
+impl OutputCx {
+    /// A context outside any pipeline (tests): reports cannot be routed.
+    pub fn detached(name: &str) -> OutputCx {
+        OutputCx {
+            name: name.into(),
+            reporter: None,
+        }
+    }
+
+    /// The output's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Routes `heka.all-report`, then `heka.memstat`, through the router
+    /// like any injected message (Heka's dashboard ticker). Waits while the
+    /// inject pool is empty or the router's mailbox is full; `Stopped`
+    /// outside a pipeline or once it stopped.
+    pub async fn inject_reports(&self) -> Result<(), InjectError> {
+        let reporter = self.reporter.as_ref().ok_or(InjectError::Stopped)?;
+        reporter.inject_report().await?;
+        reporter.inject_memstat().await
+    }
 }
 
 /// Builds the encoder an output's spec names and decides `use_framing`.
@@ -274,7 +314,7 @@ impl OutputRunner {
                 }
                 Err(err) => {
                     drop(output);
-                    act.restart(err.to_string(), batch, ctx);
+                    act.restart(err.to_string(), Some(batch), ctx);
                 }
             }
         }));
@@ -327,19 +367,35 @@ impl OutputRunner {
         self.spare = Some(batch);
     }
 
-    fn restart(&mut self, error: String, batch: EncodedBatch, ctx: &mut Context<Self>) {
+    /// Calls [`Output::start`] on `output` (a fresh or rebuilt instance).
+    fn start_output(&self, output: &mut Box<dyn Output>) -> Result<(), PluginError> {
+        let cx = OutputCx {
+            name: Arc::clone(&self.id.name),
+            reporter: Some(self.env.reporter.clone()),
+        };
+        guarded(|| output.start(cx))
+    }
+
+    /// The output failed for good (`batch`, if any, was being written):
+    /// rebuilds and starts it after the back-off, then writes `batch` again;
+    /// gives up when the plugin's retries are spent.
+    fn restart(&mut self, error: String, batch: Option<EncodedBatch>, ctx: &mut Context<Self>) {
         RunnerStats::add(&self.id.stats.errors, 1);
         if self.env.past_shutdown_timeout() {
-            tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began.");
-            // Kept for the next start by a disk queue, and routed as
-            // failures for whatever has no durable producer.
-            unhandled(&batch.packs);
-            self.fail(batch, error, ctx);
+            if let Some(batch) = batch {
+                tracing::error!(plugin = %self.id.name, error = %error, records = batch.len(), "Output still failing after shutdown began.");
+                // Kept for the next start by a disk queue, and routed as
+                // failures for whatever has no durable producer.
+                unhandled(&batch.packs);
+                self.fail(batch, error, ctx);
+            }
             return;
         }
         let Some(delay) = self.id.next_restart(&mut self.policy, "Output", &error) else {
-            unhandled(&batch.packs);
-            self.fail(batch, error.clone(), ctx);
+            if let Some(batch) = batch {
+                unhandled(&batch.packs);
+                self.fail(batch, error.clone(), ctx);
+            }
             self.give_up(error);
             return;
         };
@@ -347,14 +403,25 @@ impl OutputRunner {
             actix::clock::sleep(delay)
                 .into_actor(self)
                 .map(move |_, act, ctx| {
-                    match act.env.catalogue.output(&act.spec, &act.env.globals) {
+                    let rebuilt = act
+                        .env
+                        .catalogue
+                        .output(&act.spec, &act.env.globals)
+                        .map_err(|e| e.to_string())
+                        .and_then(|mut output| match act.start_output(&mut output) {
+                            Ok(()) => Ok(output),
+                            Err(e) => Err(e.to_string()),
+                        });
+                    match rebuilt {
                         Ok(output) => {
                             act.output = Some(output);
                             // The same bytes go to the rebuilt output: nothing the
                             // router handed over is lost by a restart.
-                            act.write(batch, ctx);
+                            if let Some(batch) = batch {
+                                act.write(batch, ctx);
+                            }
                         }
-                        Err(err) => act.restart(err.to_string(), batch, ctx),
+                        Err(err) => act.restart(err, batch, ctx),
                     }
                 }),
         );
@@ -399,7 +466,20 @@ impl Actor for OutputRunner {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(every) = self.output.as_ref().and_then(|o| o.flush_interval()) {
+        // Read before the start, which may fail and leave no instance
+        // until a rebuilt one arrives.
+        let flush_every = self.output.as_ref().and_then(|o| o.flush_interval());
+        if let Some(mut output) = self.output.take() {
+            match self.start_output(&mut output) {
+                Ok(()) => self.output = Some(output),
+                Err(err) => {
+                    drop(output);
+                    tracing::error!(plugin = %self.id.name, error = %err, "Output failed to start.");
+                    self.restart(err.to_string(), None, ctx);
+                }
+            }
+        }
+        if let Some(every) = flush_every {
             ctx.run_interval(every, |act, ctx| {
                 let flush = act.call("flush", |o| o.flush());
                 ctx.wait(flush);

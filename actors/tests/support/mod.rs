@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use heka_actors::catalogue::{Factory, PluginEntry};
 use heka_actors::config::{Globals, PluginSpec};
 use heka_actors::pack::EncodedBatch;
-use heka_actors::plugin::{InputCx, LocalBoxFuture, SplitEvent, StreamDefaults};
+use heka_actors::plugin::{InputCx, LocalBoxFuture, OutputCx, SplitEvent, StreamDefaults};
 use heka_actors::runner::filter::FilterCx;
 use heka_actors::{BuildError, Catalogue, Filter, Input, Output, Pack, PluginError, Splitter};
 use heka_proto::{Message, MessageView};
@@ -36,6 +36,10 @@ pub struct Sink {
     pub reject: AtomicBool,
     /// The protobuf bytes of every delivered message, in order.
     pub raw: Mutex<Vec<bytes::Bytes>>,
+    /// Times a ReportingOutput was started (first instance and rebuilds).
+    pub starts: AtomicU64,
+    /// Fatal errors still to return from a ReportingOutput's start.
+    pub start_failures: AtomicU64,
 }
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
@@ -271,6 +275,44 @@ impl Output for CaptureOutput {
     }
 }
 
+/// A CaptureOutput that, each time it is started, asks its context to
+/// route the reports once; `prepare` fails with option `busy = 1`.
+struct ReportingOutput {
+    capture: CaptureOutput,
+    busy: bool,
+}
+
+impl Output for ReportingOutput {
+    fn prepare(&mut self) -> Result<(), PluginError> {
+        match self.busy {
+            true => Err(PluginError::fatal("the port is busy")),
+            false => Ok(()),
+        }
+    }
+
+    fn start(&mut self, cx: OutputCx) -> Result<(), PluginError> {
+        self.capture.sink.starts.fetch_add(1, Ordering::SeqCst);
+        let failures = &self.capture.sink.start_failures;
+        if failures.load(Ordering::SeqCst) > 0 {
+            failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(PluginError::fatal("start failure"));
+        }
+        tokio::task::spawn_local(async move { cx.inject_reports().await.unwrap() });
+        Ok(())
+    }
+
+    fn write<'a>(
+        &'a mut self,
+        batch: &'a EncodedBatch,
+    ) -> LocalBoxFuture<'a, Result<(), PluginError>> {
+        self.capture.write(batch)
+    }
+
+    fn needs_encoder(&self) -> bool {
+        false
+    }
+}
+
 fn need(spec: &PluginSpec, key: &str) -> Result<String, BuildError> {
     opt_str(spec, key).ok_or_else(|| BuildError::invalid(spec, format!("`{key}` is required")))
 }
@@ -316,6 +358,17 @@ pub fn catalogue() -> Catalogue {
             factory: Factory::Output(|spec, _| {
                 Ok(Box::new(CaptureOutput {
                     sink: sink(&need(spec, "sink")?),
+                }))
+            }),
+        },
+        PluginEntry {
+            type_name: "ReportingOutput",
+            factory: Factory::Output(|spec, _| {
+                Ok(Box::new(ReportingOutput {
+                    capture: CaptureOutput {
+                        sink: sink(&need(spec, "sink")?),
+                    },
+                    busy: opt_int(spec, "busy") == 1,
                 }))
             }),
         },
