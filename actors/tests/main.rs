@@ -5,6 +5,7 @@ mod config_props;
 mod dynamic;
 mod failure;
 mod pipeline;
+mod pipelined;
 mod queue;
 mod queue_start;
 mod support;

@@ -1,19 +1,20 @@
 //! One input stream's record pipeline: read buffer → splitter → (text records
-//! become messages) → decoder. Runs in the input's task, handing parts of a
-//! read to the decode pool when the decoder allows (see `decode.rs`); the
-//! caller routes what comes out, in record order. Bounded: a record never
+//! become messages) → decoder. Runs in the input's task, cutting each read
+//! into parts offered to the decode pool when the decoder allows (see
+//! `parts.rs`); the sink decodes the rest and routes what comes out, in
+//! record order. Bounded: a record never
 //! grows past the maximum record size (Heka's MAX_RECORD_SIZE), and every
 //! drop is counted.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use heka_proto::Field;
-use tokio::sync::oneshot;
 
-use crate::pack::PackRef;
-use crate::plugin::{BuildError, Decoder, PluginError, SplitEvent, Splitter};
+use crate::plugin::{BuildError, Decoder, SplitEvent, Splitter};
 use crate::runner::decode::{DecodePool, Decoding, Record, TextHeader};
+use crate::runner::parts::{Part, Read, decode_here, offer};
 use crate::stats::RunnerStats;
 
 /// Header fields stamped on messages made from text records.
@@ -60,6 +61,13 @@ pub(crate) struct Parallel {
 /// The fewest records worth a part of their own.
 const MIN_PART: usize = 32;
 
+/// The most records in one part offered to the pool: small enough that a
+/// read (LogstreamerInput's 256 KiB, about 1300 W2 lines) makes several,
+/// to spread over the workers and the stream; large enough that a part's
+/// job and wake-up cost little next to decoding it. In W2, 512 ran about
+/// as fast, and 128 about 10% slower (more wake-ups, more CPU).
+const PART: usize = 256;
+
 pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
     decoder: Option<Box<dyn Decoder>>,
@@ -104,15 +112,12 @@ impl Stream {
         self.parallel = Some(parallel);
     }
 
-    /// Splits and decodes everything whole in the buffer, appending
-    /// packs (not yet holding a pool permit) to `out` in record order. A
-    /// decoder's `Fatal` error is returned (the input restarts); other
-    /// failures are counted and dropped.
-    pub async fn process(&mut self, eof: bool, out: &mut Vec<PackRef>) -> Result<(), PluginError> {
+    /// Cuts every whole record in the buffer into a [`Read`]: one part to
+    /// decode here, or, when the decoder is stateless and there is a pool,
+    /// parts of [`PART`] records offered to the pool. Nothing is decoded or
+    /// routed yet (see `sink.rs`).
+    pub fn start(&mut self, eof: bool) -> Read {
         self.split(eof);
-        if self.records.is_empty() {
-            return Ok(());
-        }
         let hostname = self.defaults.hostname.as_deref();
         let logger = self.defaults.logger.as_deref();
         let decoding = Decoding {
@@ -128,15 +133,32 @@ impl Stream {
             message_bytes: self.splitter.message_bytes(),
         };
         let records = std::mem::take(&mut self.records);
-        let result = match self.parallel.as_mut() {
-            Some(parallel) if records.len() >= 2 * MIN_PART => {
-                let decoder = self.decoder.as_mut();
-                decode_in_parts(parallel, decoder, &decoding, records, out).await
+        let parts = match self.parallel.as_mut() {
+            _ if records.is_empty() => VecDeque::new(),
+            Some(p) if records.len() >= 2 * MIN_PART => {
+                offer(&p.pool, &mut p.spares, &*p.build, &decoding, records, PART)
             }
-            _ => decoding.run(self.decoder.as_mut(), records, out),
+            _ => VecDeque::from([Part::Local(records)]),
         };
-        self.sample_decoder();
-        result
+        Read {
+            parts,
+            ack: None,
+            decoding,
+        }
+    }
+
+    /// Decodes `part` here unless it is decoded or a worker has it (see
+    /// [`decode_here`]).
+    pub fn decode_here(&mut self, part: &mut Part, decoding: &Decoding) -> bool {
+        let spares = self.parallel.as_mut().map(|p| &mut p.spares);
+        decode_here(part, decoding, self.decoder.as_mut(), spares)
+    }
+
+    /// Takes back the spare decoder a worker used.
+    pub fn return_spare(&mut self, spare: Box<dyn Decoder>) {
+        if let Some(parallel) = self.parallel.as_mut() {
+            parallel.spares.push(spare);
+        }
     }
 
     /// Cuts every whole record out of the buffer into `records`; what the
@@ -165,9 +187,9 @@ impl Stream {
         }
     }
 
-    /// Takes the decoder's own report figures (once per chunk of records,
-    /// not per record).
-    fn sample_decoder(&self) {
+    /// Takes the decoder's own report figures (once per read, not per
+    /// record).
+    pub fn sample_decoder(&self) {
         if let (Some(decoder), Some(stats)) = (&self.decoder, &self.stats.decoder) {
             stats.set_extra(decoder.report_fields());
         }
@@ -209,65 +231,4 @@ impl Stream {
         }
         None
     }
-}
-
-/// Decodes `records` as up to `workers + 1` parts: all but the first go to
-/// the pool, each with a spare decoder instance, while this task decodes
-/// the first with the stream's own; the parts' packs are appended in order.
-async fn decode_in_parts(
-    parallel: &mut Parallel,
-    decoder: Option<&mut Box<dyn Decoder>>,
-    decoding: &Decoding,
-    mut records: Vec<Record>,
-    out: &mut Vec<PackRef>,
-) -> Result<(), PluginError> {
-    let parts = (parallel.pool.workers() + 1).min(records.len() / MIN_PART);
-    let size = records.len().div_ceil(parts);
-    let mut rest = records.split_off(size);
-    debug_assert!(parts >= 2);
-    let mut pending = Vec::with_capacity(parts - 1);
-    while !rest.is_empty() {
-        let spare = match parallel.spares.pop() {
-            Some(spare) => spare,
-            None => match (parallel.build)() {
-                Ok(built) => built,
-                Err(err) => {
-                    // Built once already, so this should not happen; the
-                    // stream's own decoder takes what is left, last.
-                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
-                    break;
-                }
-            },
-        };
-        let tail = rest.split_off(size.min(rest.len()));
-        let part = std::mem::replace(&mut rest, tail);
-        let (tx, rx) = oneshot::channel();
-        let job_decoding = decoding.clone();
-        parallel.pool.run(Box::new(move || {
-            let mut spare = spare;
-            let mut packs = Vec::with_capacity(part.len());
-            let result = job_decoding.run(Some(&mut spare), part, &mut packs);
-            let _ = tx.send((spare, packs, result));
-        }));
-        pending.push(rx);
-    }
-    let mut decoder = decoder;
-    let mut result = decoding.run(decoder.as_deref_mut(), records, out);
-    for rx in pending {
-        let Ok((spare, packs, part_result)) = rx.await else {
-            // A worker panicked outside the decoder's guard: its part is
-            // gone, which must not pass silently.
-            result = result.and(Err(PluginError::fatal("a decode thread failed")));
-            continue;
-        };
-        parallel.spares.push(spare);
-        if result.is_ok() {
-            out.extend(packs);
-            result = part_result;
-        }
-    }
-    if result.is_ok() && !rest.is_empty() {
-        result = decoding.run(decoder, rest, out);
-    }
-    result
 }
