@@ -135,7 +135,8 @@ impl InputCx {
                 Some(Parallel {
                     pool: pool.clone(),
                     build: Box::new(move || env.catalogue.decoder(&spec, &env.globals, &env.specs)),
-                    spares: Vec::new(),
+                    spares: Default::default(),
+                    built: 0,
                 })
             }
             _ => None,

@@ -16,18 +16,24 @@ use crate::pack::PackRef;
 use crate::plugin::{Decoder, PluginError};
 use crate::runner::decode::{DecodePool, Decoding, Record};
 
-/// What a worker hands back: the spare decoder it used, the packs, and
-/// how decoding ended.
-type Decoded = (Box<dyn Decoder>, Vec<PackRef>, Result<(), PluginError>);
+/// What a worker hands back: the packs, and how decoding ended.
+pub(crate) type Decoded = (Vec<PackRef>, Result<(), PluginError>);
 
-/// A part's records and the spare decoder for them, taken by whoever
-/// decodes the part first.
-type Claim = Mutex<Option<(Vec<Record>, Box<dyn Decoder>)>>;
+/// A part's records, taken by whoever decodes the part first.
+type Claim = Mutex<Option<Vec<Record>>>;
+
+/// A stream's spare decoder instances, one per worker that may decode one
+/// of its parts at once (not one per part in flight: each instance keeps
+/// its own regex caches, a few hundred KiB, and a worker only needs one
+/// while it runs a part).
+pub(crate) type Spares = Arc<Mutex<Vec<Box<dyn Decoder>>>>;
 
 /// One read's records, cut into parts, and the producer's Ack its packs
 /// will hold (`StreamSink::flush_acked`'s `mark`).
 pub(crate) struct Read {
     pub parts: VecDeque<Part>,
+    /// How many records the read holds.
+    pub records: usize,
     pub ack: Option<Ack>,
     /// The headers and settings of the read's records, as they were when it
     /// was cut (an input may change them between reads).
@@ -63,14 +69,13 @@ pub(crate) enum Part {
     },
 }
 
-/// Cuts `records` into parts of `size` and offers them to `pool` in order,
-/// each with a spare decoder (`spares`, else one from `build`). Parts the
+/// Cuts `records` into parts of `size` and offers them to `pool` in order.
+/// A worker decodes a part with one of the stream's `spares`. Parts the
 /// pool refuses (its queue is full), and any after them, stay with the
 /// stream.
 pub(crate) fn offer(
     pool: &DecodePool,
-    spares: &mut Vec<Box<dyn Decoder>>,
-    build: &dyn Fn() -> Result<Box<dyn Decoder>, crate::plugin::BuildError>,
+    spares: &Spares,
     decoding: &Decoding,
     mut records: Vec<Record>,
     size: usize,
@@ -84,44 +89,38 @@ pub(crate) fn offer(
             parts.push_back(Part::Local(part));
             continue;
         }
-        let spare = match spares.pop() {
-            Some(spare) => spare,
-            None => match build() {
-                Ok(spare) => spare,
-                Err(err) => {
-                    // Built once already, so this should not happen; the
-                    // stream's own decoder takes what is left.
-                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
-                    refused = true;
-                    parts.push_back(Part::Local(part));
-                    continue;
-                }
-            },
-        };
-        let claim = Arc::new(Mutex::new(Some((part, spare))));
+        let claim = Arc::new(Mutex::new(Some(part)));
         let (tx, reply) = oneshot::channel();
-        let (job_claim, job_decoding) = (Arc::clone(&claim), decoding.clone());
+        let (job_claim, job_spares) = (Arc::clone(&claim), Arc::clone(spares));
+        let job_decoding = decoding.clone();
         let job = Box::new(move || {
-            let Some((records, mut spare)) = take(&job_claim) else {
+            // No spare free (should not happen: one per worker): the part
+            // stays claimable and the stream decodes it.
+            let Some(mut spare) = lock(&job_spares).pop() else {
+                return;
+            };
+            let Some(records) = lock(&job_claim).take() else {
                 // The stream got to it first.
+                lock(&job_spares).push(spare);
                 return;
             };
             let mut packs = Vec::with_capacity(records.len());
             let result = job_decoding.run(Some(&mut spare), records, &mut packs);
-            let _ = tx.send((spare, packs, result));
+            lock(&job_spares).push(spare);
+            let _ = tx.send((packs, result));
         });
         match pool.try_run(job) {
             Ok(()) => parts.push_back(Part::Offered { claim, reply }),
             Err(job) => {
                 drop(job);
                 refused = true;
-                match take(&claim) {
-                    Some((part, spare)) => {
-                        spares.push(spare);
-                        parts.push_back(Part::Local(part));
-                    }
+                match lock(&claim).take() {
+                    Some(part) => parts.push_back(Part::Local(part)),
                     // Unreachable: a refused job never ran.
-                    None => parts.push_back(Part::Offered { claim, reply }),
+                    None => parts.push_back(Part::Offered {
+                        claim: Arc::clone(&claim),
+                        reply,
+                    }),
                 }
             }
         }
@@ -129,41 +128,29 @@ pub(crate) fn offer(
     parts
 }
 
-/// Decodes `part` here if nobody has yet: a local part with the stream's
-/// own `decoder`, an offered one the pool has not started with the spare
-/// it carries (returned to `spares`). False when the part is decoded
-/// already or a worker is on it.
+/// Decodes `part` here, with the stream's own `decoder`, if nobody has
+/// yet. False when the part is decoded already or a worker is on it.
 pub(crate) fn decode_here(
     part: &mut Part,
     decoding: &Decoding,
     decoder: Option<&mut Box<dyn Decoder>>,
-    spares: Option<&mut Vec<Box<dyn Decoder>>>,
 ) -> bool {
-    let mut packs = Vec::new();
-    let result = match part {
+    let records = match part {
         Part::Done { .. } => return false,
-        Part::Local(records) => {
-            packs.reserve(records.len());
-            decoding.run(decoder, std::mem::take(records), &mut packs)
-        }
-        Part::Offered { claim, .. } => {
-            let Some((records, mut spare)) = take(claim) else {
-                return false;
-            };
-            packs.reserve(records.len());
-            let result = decoding.run(Some(&mut spare), records, &mut packs);
-            if let Some(spares) = spares {
-                spares.push(spare);
-            }
-            result
-        }
+        Part::Local(records) => std::mem::take(records),
+        Part::Offered { claim, .. } => match lock(claim).take() {
+            Some(records) => records,
+            None => return false,
+        },
     };
+    let mut packs = Vec::with_capacity(records.len());
+    let result = decoding.run(decoder, records, &mut packs);
     *part = Part::Done { packs, result };
     true
 }
 
-fn take(claim: &Claim) -> Option<(Vec<Record>, Box<dyn Decoder>)> {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Poisoned only by a panic while holding the lock, which does nothing
-    // but take the value.
-    claim.lock().unwrap_or_else(PoisonError::into_inner).take()
+    // but take or put a value.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

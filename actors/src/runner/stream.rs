@@ -14,7 +14,7 @@ use heka_proto::Field;
 
 use crate::plugin::{BuildError, Decoder, SplitEvent, Splitter};
 use crate::runner::decode::{DecodePool, Decoding, Record, TextHeader};
-use crate::runner::parts::{Part, Read, decode_here, offer};
+use crate::runner::parts::{Part, Read, Spares, decode_here, offer};
 use crate::stats::RunnerStats;
 
 /// Header fields stamped on messages made from text records.
@@ -50,12 +50,37 @@ pub(crate) struct StreamStats {
 }
 
 /// How a stream with a stateless decoder decodes in parallel: the shared
-/// pool, and how to build more instances of its decoder (one per part in
-/// flight, kept for the next read).
+/// pool, and how to build the spare decoder instances its workers use.
 pub(crate) struct Parallel {
     pub pool: DecodePool,
     pub build: Box<dyn Fn() -> Result<Box<dyn Decoder>, BuildError>>,
-    pub spares: Vec<Box<dyn Decoder>>,
+    pub spares: Spares,
+    /// Spares built so far (at most one per worker).
+    pub built: usize,
+}
+
+impl Parallel {
+    /// Builds the spares the workers need, once: false when not even one
+    /// builds (the stream then decodes everything itself).
+    fn ready(&mut self, decoding: &Decoding) -> bool {
+        while self.built < self.pool.workers() {
+            match (self.build)() {
+                Ok(spare) => {
+                    self.spares
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(spare);
+                    self.built += 1;
+                }
+                Err(err) => {
+                    // Built once already, so this should not happen.
+                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
+                    break;
+                }
+            }
+        }
+        self.built > 0
+    }
 }
 
 /// The fewest records worth a part of their own.
@@ -133,15 +158,19 @@ impl Stream {
             message_bytes: self.splitter.message_bytes(),
         };
         let records = std::mem::take(&mut self.records);
-        let parts = match self.parallel.as_mut() {
-            _ if records.is_empty() => VecDeque::new(),
-            Some(p) if records.len() >= 2 * MIN_PART => {
-                offer(&p.pool, &mut p.spares, &*p.build, &decoding, records, PART)
-            }
-            _ => VecDeque::from([Part::Local(records)]),
+        let count = records.len();
+        let parallel = match self.parallel.as_mut() {
+            Some(p) if records.len() >= 2 * MIN_PART => p.ready(&decoding).then_some(p),
+            _ => None,
+        };
+        let parts = match parallel {
+            Some(p) => offer(&p.pool, &p.spares, &decoding, records, PART),
+            None if records.is_empty() => VecDeque::new(),
+            None => VecDeque::from([Part::Local(records)]),
         };
         Read {
             parts,
+            records: count,
             ack: None,
             decoding,
         }
@@ -150,15 +179,7 @@ impl Stream {
     /// Decodes `part` here unless it is decoded or a worker has it (see
     /// [`decode_here`]).
     pub fn decode_here(&mut self, part: &mut Part, decoding: &Decoding) -> bool {
-        let spares = self.parallel.as_mut().map(|p| &mut p.spares);
-        decode_here(part, decoding, self.decoder.as_mut(), spares)
-    }
-
-    /// Takes back the spare decoder a worker used.
-    pub fn return_spare(&mut self, spare: Box<dyn Decoder>) {
-        if let Some(parallel) = self.parallel.as_mut() {
-            parallel.spares.push(spare);
-        }
+        decode_here(part, decoding, self.decoder.as_mut())
     }
 
     /// Cuts every whole record out of the buffer into `records`; what the
