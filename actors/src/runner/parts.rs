@@ -154,3 +154,138 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // but take or put a value.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Incoming;
+    use crate::runner::decode::TextHeader;
+    use crate::runner::stream::{Settings, StreamStats};
+    use bytes::Bytes;
+    use heka_proto::MessageView;
+
+    /// Text records as they are, counting every record it decodes.
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Decoder for Counting {
+        fn decode(
+            &mut self,
+            input: Incoming,
+            out: &mut Vec<MessageView>,
+        ) -> Result<(), PluginError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            out.push(input.into_message()?);
+            Ok(())
+        }
+    }
+
+    fn decoding() -> Decoding {
+        Decoding {
+            settings: Arc::new(Settings {
+                input: "in".into(),
+                hostname: "host".into(),
+                max_record: 1 << 20,
+                keep_truncated: false,
+                deliver_incomplete_final: false,
+                send_decode_failures: false,
+                log_decode_failures: false,
+            }),
+            stats: Arc::new(StreamStats {
+                input: Arc::default(),
+                splitter: Arc::default(),
+                decoder: None,
+            }),
+            header: Arc::new(TextHeader::new("host", "in", None, None, &[])),
+            message_bytes: false,
+        }
+    }
+
+    fn records(range: std::ops::Range<usize>) -> Vec<Record> {
+        range.map(|n| (Bytes::from(n.to_string()), None)).collect()
+    }
+
+    fn payloads(part: &Part) -> Vec<String> {
+        match part {
+            Part::Done { packs, result } => {
+                assert!(result.is_ok());
+                let text = |p: &PackRef| String::from_utf8_lossy(p.message.payload()).into_owned();
+                packs.iter().map(text).collect()
+            }
+            _ => panic!("not decoded"),
+        }
+    }
+
+    /// With the only worker busy, the first parts wait in the queue and the
+    /// rest are refused: the stream decodes every part itself (taking back
+    /// the queued ones), and the worker, once free, skips what was taken.
+    #[test]
+    fn the_stream_takes_back_queued_parts_and_keeps_refused_ones() {
+        let pool = DecodePool::new(1);
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = pool.try_run(Box::new(move || {
+            let _ = started_tx.send(());
+            let _ = gate_rx.recv();
+        }));
+        assert!(blocker.is_ok());
+        started.recv().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let spares: Spares = Arc::new(Mutex::new(vec![Box::new(Counting(Arc::clone(&count)))]));
+        let queued = crate::runner::decode::QUEUED_PER_WORKER;
+        let decoding = decoding();
+        let mut parts = offer(&pool, &spares, &decoding, records(0..100), 10);
+        assert_eq!(parts.len(), 10);
+        let offered = parts
+            .iter()
+            .filter(|p| matches!(p, Part::Offered { .. }))
+            .count();
+        assert_eq!(offered, queued, "the queue's worth offered, the rest kept");
+        let mut own: Box<dyn Decoder> = Box::new(Counting(Arc::clone(&count)));
+        for part in parts.iter_mut() {
+            assert!(decode_here(part, &decoding, Some(&mut own)));
+            assert!(!decode_here(part, &decoding, Some(&mut own)), "once");
+        }
+        gate.send(()).unwrap();
+        // The worker ran the queued jobs after the blocker: each found its
+        // part taken and decoded nothing.
+        let (done_tx, done) = std::sync::mpsc::channel();
+        while pool
+            .try_run(Box::new({
+                let done_tx = done_tx.clone();
+                move || {
+                    let _ = done_tx.send(());
+                }
+            }))
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        done.recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 100);
+        let got: Vec<String> = parts.iter().flat_map(payloads).collect();
+        let want: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A failed read's Ack never settles, so its producer's position stays
+    /// before it; a read dropped once routed settles.
+    #[test]
+    fn an_abandoned_read_fails_its_ack() {
+        for abandon in [false, true] {
+            let mut tracker = crate::ack::Tracker::new();
+            let mut read = Read {
+                parts: VecDeque::from([Part::Local(records(0..3))]),
+                records: 3,
+                ack: Some(tracker.mark(7)),
+                decoding: decoding(),
+            };
+            if abandon {
+                read.abandon();
+            }
+            drop(read);
+            let want = (!abandon).then_some(7);
+            assert_eq!(tracker.settled(), want, "abandoned: {abandon}");
+        }
+    }
+}
