@@ -160,10 +160,11 @@ impl Pipeline {
         let handle_globals = Arc::clone(&globals);
         // One decode thread per core: the input's thread decodes only what
         // the pool refuses, or what it takes back while it would otherwise
-        // wait (runner/sink.rs). Measured on W2 with maxprocs = 2 against
-        // maxprocs - 1 workers (the input's thread then decoding a full
-        // worker's share): about 5% more lines/s at the same CPU, the
-        // input's thread being the one that also splits and routes.
+        // wait (runner/sink.rs); it also reads, splits and routes. W2 with
+        // maxprocs = 2, runs interleaved on a shared machine: 571 k lines/s
+        // with 2 workers against 551 k with maxprocs - 1 = 1 (8 runs,
+        // poolsize 1000), 586 k against 580 k (5 runs, poolsize 10000),
+        // at about the same CPU.
         let decode_pool = (globals.maxprocs > 1).then(|| DecodePool::new(globals.maxprocs));
         let supervisor = PipelineSupervisor::create(move |ctx| {
             let env = Env {
