@@ -102,8 +102,9 @@ impl StreamSink {
 
     /// [`StreamSink::flush_acked`] that may return before the records are
     /// routed: the read is cut and its parts offered to the decode pool,
-    /// then older reads are routed until fewer than [`IN_FLIGHT`] remain.
-    /// With `eof` everything is routed. A caller about to wait for more
+    /// then older reads are routed until fewer than [`IN_FLIGHT`] remain
+    /// (none, when the read is no more than one route batch). With `eof`
+    /// everything is routed. A caller about to wait for more
     /// input (or to stop) calls [`StreamSink::drain`] first, so nothing
     /// sits decoded while the stream is idle.
     pub async fn flush_pipelined(
