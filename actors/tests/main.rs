@@ -6,6 +6,7 @@ mod dynamic;
 mod failure;
 mod output_cx;
 mod pipeline;
+mod pipelined;
 mod queue;
 mod queue_start;
 mod support;

@@ -4,11 +4,12 @@
 //!
 //! [`Decoding`] is everything this needs besides the decoder instance, as
 //! a value that can cross threads: a stream whose decoder is stateless
-//! ([`Decoder::parallel`]) hands parts of a read to a [`DecodePool`] worker
-//! with one of its spare decoder instances and decodes the first part
-//! itself, then routes the parts in order (see `stream.rs`). This is
-//! Heka's `synchronous_decode = false`: decoding off the input's own task,
-//! here on `maxprocs - 1` worker threads shared by every stream.
+//! ([`Decoder::parallel`]) offers parts of each read to a [`DecodePool`]
+//! worker with one of its spare decoder instances, decodes what the pool
+//! refuses or has not started yet itself, and routes the parts in order
+//! (see `parts.rs` and `sink.rs`). This is Heka's `synchronous_decode =
+//! false`: decoding off the input's own task, on worker threads shared by
+//! every stream.
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -278,10 +279,20 @@ fn unpooled(view: MessageView, signer: Option<Bytes>) -> PackRef {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Jobs queued per worker before the pool refuses more. Enough that every
+/// part of a read (a few hundred records each, see `stream.rs`) is offered
+/// while the previous read is routed, so the workers stay busy; the
+/// stream takes back, from the end, what they have not started when it
+/// would otherwise wait. In W2 with one worker, 4 ran about 7% faster than
+/// 2 (with 2 the stream kept half of each read to decode one part at a
+/// time while the worker went idle); with two workers, about the same.
+pub(crate) const QUEUED_PER_WORKER: usize = 4;
+
 /// Worker threads decoding parts of streams' reads. The job queue is
-/// bounded (two per worker): when it is full the stream decodes the part
-/// itself, so a busy pool slows nobody down and nothing queues without
-/// bound. The threads end when the pipeline (every clone) is dropped.
+/// bounded ([`QUEUED_PER_WORKER`] per worker): when it is full the pool
+/// refuses the job and the stream decodes the part itself, so a busy pool
+/// slows nobody down and nothing queues without bound. The threads end when the pipeline
+/// (every clone) is dropped.
 #[derive(Clone)]
 pub struct DecodePool {
     jobs: SyncSender<Job>,
@@ -292,7 +303,7 @@ impl DecodePool {
     /// Starts `workers` threads (at least one).
     pub fn new(workers: usize) -> DecodePool {
         let workers = workers.max(1);
-        let (jobs, queue) = sync_channel::<Job>(workers * 2);
+        let (jobs, queue) = sync_channel::<Job>(workers * QUEUED_PER_WORKER);
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..workers {
             let queue: Arc<Mutex<Receiver<Job>>> = Arc::clone(&queue);
@@ -325,11 +336,12 @@ impl DecodePool {
         self.workers
     }
 
-    /// Queues `job`, or runs it here when the queue is full or closed.
-    pub(crate) fn run(&self, job: Job) {
+    /// Queues `job`, or hands it back when the queue is full or closed
+    /// (the caller then does the work itself).
+    pub(crate) fn try_run(&self, job: Job) -> Result<(), Job> {
         match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job(),
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Err(job),
         }
     }
 }
@@ -339,27 +351,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_pool_runs_the_job_in_the_caller() {
+    fn a_full_pool_refuses_the_job() {
         let pool = DecodePool::new(1);
         let here = std::thread::current().id();
         let (started_tx, started) = std::sync::mpsc::channel();
         let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
-        pool.run(Box::new(move || {
+        let blocker = pool.try_run(Box::new(move || {
             let _ = started_tx.send(());
             let _ = gate_rx.recv();
         }));
+        assert!(blocker.is_ok());
         started.recv().unwrap();
-        // The worker is busy: two jobs fill the queue, the next runs here.
+        // The worker is busy: a queue's worth of jobs fill it, the next is
+        // refused.
         let (done_tx, done) = std::sync::mpsc::channel();
-        for _ in 0..3 {
+        let mut refused = 0;
+        for _ in 0..=QUEUED_PER_WORKER {
             let done_tx = done_tx.clone();
-            pool.run(Box::new(move || {
+            let job = pool.try_run(Box::new(move || {
                 let _ = done_tx.send(std::thread::current().id());
             }));
+            if let Err(job) = job {
+                refused += 1;
+                job();
+            }
         }
-        assert_eq!(done.try_recv().unwrap(), here, "ran inline, at once");
+        assert_eq!(refused, 1, "the job past the queue's bound is handed back");
+        assert_eq!(done.try_recv().unwrap(), here, "the caller ran it, at once");
         gate.send(()).unwrap();
-        for _ in 0..2 {
+        for _ in 0..QUEUED_PER_WORKER {
             assert_ne!(done.recv().unwrap(), here, "queued jobs ran on the worker");
         }
     }
@@ -368,13 +388,17 @@ mod tests {
     fn a_panicking_job_leaves_the_worker_running() {
         let pool = DecodePool::new(1);
         let (tx, rx) = std::sync::mpsc::channel();
-        pool.run(Box::new(|| panic!("outside any guard")));
+        assert!(
+            pool.try_run(Box::new(|| panic!("outside any guard")))
+                .is_ok()
+        );
         let here = std::thread::current().id();
         // Queued behind the panic (the queue is not full), so it runs on the
         // worker only if the worker survived.
-        pool.run(Box::new(move || {
+        let queued = pool.try_run(Box::new(move || {
             let _ = tx.send(std::thread::current().id());
         }));
+        assert!(queued.is_ok());
         let ran_on = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .expect("the job after a panic ran");

@@ -135,7 +135,8 @@ impl InputCx {
                 Some(Parallel {
                     pool: pool.clone(),
                     build: Box::new(move || env.catalogue.decoder(&spec, &env.globals, &env.specs)),
-                    spares: Vec::new(),
+                    spares: Default::default(),
+                    built: 0,
                 })
             }
             _ => None,
@@ -163,13 +164,19 @@ impl InputCx {
         self.route(packs).await
     }
 
+    /// The most packs [`InputCx::route`] takes from the pool and hands to
+    /// the router at once: never more than a quarter of the pool, so
+    /// several streams can make progress and a batch can always be
+    /// satisfied.
+    pub(super) fn route_chunk(&self) -> usize {
+        (self.inner.env.input_pool.size() / 4).max(1)
+    }
+
     /// Takes packs from the input pool (waiting while it is empty) and hands
     /// them to the router: the back-pressure point.
     pub(super) async fn route(&self, mut items: Vec<PackRef>) -> Result<(), PluginError> {
         let env = &self.inner.env;
-        // Never ask for more than a quarter of the pool at once, so several
-        // streams can make progress and a batch can always be satisfied.
-        let chunk = (env.input_pool.size() / 4).max(1);
+        let chunk = self.route_chunk();
         while !items.is_empty() {
             let take = items.len().min(chunk);
             let permits = env.input_pool.acquire(take).await;

@@ -7,6 +7,7 @@ pub mod failure;
 pub mod filter;
 pub mod input;
 pub mod output;
+pub(crate) mod parts;
 pub mod reload;
 pub(crate) mod sink;
 pub(crate) mod stream;

@@ -1,19 +1,20 @@
 //! One input stream's record pipeline: read buffer → splitter → (text records
-//! become messages) → decoder. Runs in the input's task, handing parts of a
-//! read to the decode pool when the decoder allows (see `decode.rs`); the
-//! caller routes what comes out, in record order. Bounded: a record never
+//! become messages) → decoder. Runs in the input's task, cutting each read
+//! into parts offered to the decode pool when the decoder allows (see
+//! `parts.rs`); the sink decodes the rest and routes what comes out, in
+//! record order. Bounded: a record never
 //! grows past the maximum record size (Heka's MAX_RECORD_SIZE), and every
 //! drop is counted.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use heka_proto::Field;
-use tokio::sync::oneshot;
 
-use crate::pack::PackRef;
-use crate::plugin::{BuildError, Decoder, PluginError, SplitEvent, Splitter};
+use crate::plugin::{BuildError, Decoder, SplitEvent, Splitter};
 use crate::runner::decode::{DecodePool, Decoding, Record, TextHeader};
+use crate::runner::parts::{Part, Read, Spares, decode_here, offer};
 use crate::stats::RunnerStats;
 
 /// Header fields stamped on messages made from text records.
@@ -49,16 +50,48 @@ pub(crate) struct StreamStats {
 }
 
 /// How a stream with a stateless decoder decodes in parallel: the shared
-/// pool, and how to build more instances of its decoder (one per part in
-/// flight, kept for the next read).
+/// pool, and how to build the spare decoder instances its workers use.
 pub(crate) struct Parallel {
     pub pool: DecodePool,
     pub build: Box<dyn Fn() -> Result<Box<dyn Decoder>, BuildError>>,
-    pub spares: Vec<Box<dyn Decoder>>,
+    pub spares: Spares,
+    /// Spares built so far (at most one per worker).
+    pub built: usize,
+}
+
+impl Parallel {
+    /// Builds the spares the workers need, once: false when not even one
+    /// builds (the stream then decodes everything itself).
+    fn ready(&mut self, decoding: &Decoding) -> bool {
+        while self.built < self.pool.workers() {
+            match (self.build)() {
+                Ok(spare) => {
+                    self.spares
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(spare);
+                    self.built += 1;
+                }
+                Err(err) => {
+                    // Built once already, so this should not happen.
+                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
+                    break;
+                }
+            }
+        }
+        self.built > 0
+    }
 }
 
 /// The fewest records worth a part of their own.
 const MIN_PART: usize = 32;
+
+/// The most records in one part offered to the pool: small enough that a
+/// read (LogstreamerInput's 256 KiB, about 1300 W2 lines) makes several,
+/// to spread over the workers and the stream; large enough that a part's
+/// job and wake-up cost little next to decoding it. In W2, 512 ran about
+/// as fast, and 128 about 10% slower (more wake-ups, more CPU).
+const PART: usize = 256;
 
 pub(crate) struct Stream {
     splitter: Box<dyn Splitter>,
@@ -104,15 +137,12 @@ impl Stream {
         self.parallel = Some(parallel);
     }
 
-    /// Splits and decodes everything whole in the buffer, appending
-    /// packs (not yet holding a pool permit) to `out` in record order. A
-    /// decoder's `Fatal` error is returned (the input restarts); other
-    /// failures are counted and dropped.
-    pub async fn process(&mut self, eof: bool, out: &mut Vec<PackRef>) -> Result<(), PluginError> {
+    /// Cuts every whole record in the buffer into a [`Read`]: one part to
+    /// decode here, or, when the decoder is stateless and there is a pool,
+    /// parts of [`PART`] records offered to the pool. Nothing is decoded or
+    /// routed yet (see `sink.rs`).
+    pub fn start(&mut self, eof: bool) -> Read {
         self.split(eof);
-        if self.records.is_empty() {
-            return Ok(());
-        }
         let hostname = self.defaults.hostname.as_deref();
         let logger = self.defaults.logger.as_deref();
         let decoding = Decoding {
@@ -128,15 +158,28 @@ impl Stream {
             message_bytes: self.splitter.message_bytes(),
         };
         let records = std::mem::take(&mut self.records);
-        let result = match self.parallel.as_mut() {
-            Some(parallel) if records.len() >= 2 * MIN_PART => {
-                let decoder = self.decoder.as_mut();
-                decode_in_parts(parallel, decoder, &decoding, records, out).await
-            }
-            _ => decoding.run(self.decoder.as_mut(), records, out),
+        let count = records.len();
+        let parallel = match self.parallel.as_mut() {
+            Some(p) if records.len() >= 2 * MIN_PART => p.ready(&decoding).then_some(p),
+            _ => None,
         };
-        self.sample_decoder();
-        result
+        let parts = match parallel {
+            Some(p) => offer(&p.pool, &p.spares, &decoding, records, PART),
+            None if records.is_empty() => VecDeque::new(),
+            None => VecDeque::from([Part::Local(records)]),
+        };
+        Read {
+            parts,
+            records: count,
+            ack: None,
+            decoding,
+        }
+    }
+
+    /// Decodes `part` here unless it is decoded or a worker has it (see
+    /// [`decode_here`]).
+    pub fn decode_here(&mut self, part: &mut Part, decoding: &Decoding) -> bool {
+        decode_here(part, decoding, self.decoder.as_mut())
     }
 
     /// Cuts every whole record out of the buffer into `records`; what the
@@ -165,9 +208,9 @@ impl Stream {
         }
     }
 
-    /// Takes the decoder's own report figures (once per chunk of records,
-    /// not per record).
-    fn sample_decoder(&self) {
+    /// Takes the decoder's own report figures (once per read, not per
+    /// record).
+    pub fn sample_decoder(&self) {
         if let (Some(decoder), Some(stats)) = (&self.decoder, &self.stats.decoder) {
             stats.set_extra(decoder.report_fields());
         }
@@ -209,65 +252,4 @@ impl Stream {
         }
         None
     }
-}
-
-/// Decodes `records` as up to `workers + 1` parts: all but the first go to
-/// the pool, each with a spare decoder instance, while this task decodes
-/// the first with the stream's own; the parts' packs are appended in order.
-async fn decode_in_parts(
-    parallel: &mut Parallel,
-    decoder: Option<&mut Box<dyn Decoder>>,
-    decoding: &Decoding,
-    mut records: Vec<Record>,
-    out: &mut Vec<PackRef>,
-) -> Result<(), PluginError> {
-    let parts = (parallel.pool.workers() + 1).min(records.len() / MIN_PART);
-    let size = records.len().div_ceil(parts);
-    let mut rest = records.split_off(size);
-    debug_assert!(parts >= 2);
-    let mut pending = Vec::with_capacity(parts - 1);
-    while !rest.is_empty() {
-        let spare = match parallel.spares.pop() {
-            Some(spare) => spare,
-            None => match (parallel.build)() {
-                Ok(built) => built,
-                Err(err) => {
-                    // Built once already, so this should not happen; the
-                    // stream's own decoder takes what is left, last.
-                    tracing::warn!(plugin = %decoding.settings.input, error = %err, "Could not build a decoder for a parallel part.");
-                    break;
-                }
-            },
-        };
-        let tail = rest.split_off(size.min(rest.len()));
-        let part = std::mem::replace(&mut rest, tail);
-        let (tx, rx) = oneshot::channel();
-        let job_decoding = decoding.clone();
-        parallel.pool.run(Box::new(move || {
-            let mut spare = spare;
-            let mut packs = Vec::with_capacity(part.len());
-            let result = job_decoding.run(Some(&mut spare), part, &mut packs);
-            let _ = tx.send((spare, packs, result));
-        }));
-        pending.push(rx);
-    }
-    let mut decoder = decoder;
-    let mut result = decoding.run(decoder.as_deref_mut(), records, out);
-    for rx in pending {
-        let Ok((spare, packs, part_result)) = rx.await else {
-            // A worker panicked outside the decoder's guard: its part is
-            // gone, which must not pass silently.
-            result = result.and(Err(PluginError::fatal("a decode thread failed")));
-            continue;
-        };
-        parallel.spares.push(spare);
-        if result.is_ok() {
-            out.extend(packs);
-            result = part_result;
-        }
-    }
-    if result.is_ok() && !rest.is_empty() {
-        result = decoding.run(decoder, rest, out);
-    }
-    result
 }

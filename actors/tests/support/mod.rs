@@ -17,6 +17,8 @@ use heka_actors::runner::filter::FilterCx;
 use heka_actors::{BuildError, Catalogue, Filter, Input, Output, Pack, PluginError, Splitter};
 use heka_proto::{Message, MessageView};
 
+mod reads;
+
 /// What a test observes: captured messages and knobs.
 #[derive(Default)]
 pub struct Sink {
@@ -40,6 +42,11 @@ pub struct Sink {
     pub starts: AtomicU64,
     /// Fatal errors still to return from a ReportingOutput's start.
     pub start_failures: AtomicU64,
+    /// Records a test decoder decoded, with the thread it ran on, in the
+    /// order it decoded them (see `reads.rs`).
+    pub decoded: Mutex<Vec<(u64, std::thread::ThreadId)>>,
+    /// How many records a test input cut (see `reads.rs`).
+    pub accepted: AtomicU64,
 }
 
 static SINKS: LazyLock<Mutex<HashMap<String, Arc<Sink>>>> = LazyLock::new(Default::default);
@@ -340,6 +347,14 @@ pub fn catalogue() -> Catalogue {
                     text: need(spec, "text")?,
                 }))
             }),
+        },
+        PluginEntry {
+            type_name: "ReadsInput",
+            factory: Factory::Input(|spec, _| Ok(Box::new(reads::ReadsInput::build(spec)?))),
+        },
+        PluginEntry {
+            type_name: "LogDecoder",
+            factory: Factory::Decoder(|spec, _| Ok(Box::new(reads::LogDecoder::build(spec)?))),
         },
         PluginEntry {
             type_name: "LineSplitter",

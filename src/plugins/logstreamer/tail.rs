@@ -1,7 +1,9 @@
 //! The task running one stream inside LogstreamerInput: it reads the
 //! stream's files through its [`Follower`] into a StreamSink (its own
 //! splitter and decoder), which routes whole records and parks while the
-//! pipeline is full. Each flush marks the position it reached (the first
+//! pipeline is full. Reads are pipelined (one is decoded while the one
+//! before it is routed); everything read is routed before the stream
+//! sleeps at the end of the data, moves to the next file, or stops. Each flush marks the position it reached (the first
 //! byte not routed) in the stream's ack [`Tracker`]; the packs of the
 //! flush hold that mark's Ack, and the journal advances to a position only
 //! once every record before it was handled by every destination (the
@@ -131,10 +133,27 @@ impl Checkpoint {
     }
 }
 
-/// Flushes `sink`, marking the position reached. While the flush is
-/// parked (the pipeline full), settled positions are still written every
-/// [`JOURNAL_EVERY`], so a crash replays at most that much beyond what is
-/// in flight.
+/// Waits for `routing` (a flush or a drain of the stream's sink). While it
+/// is parked (the pipeline full), settled positions are still written
+/// every [`JOURNAL_EVERY`], so a crash replays at most that much beyond
+/// what is in flight.
+async fn parked(
+    checkpoint: &RefCell<Checkpoint>,
+    routing: impl Future<Output = Result<(), PluginError>>,
+) -> Result<(), PluginError> {
+    tokio::pin!(routing);
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut routing => return done,
+            _ = tokio::time::sleep(JOURNAL_EVERY) => checkpoint.borrow_mut().save(false),
+        }
+    }
+}
+
+/// Flushes `sink`, marking the position reached (the Ack the read's packs
+/// hold). Pipelined: the read may still be decoding when this returns
+/// (see `StreamSink::flush_pipelined`); with `eof` everything is routed.
 async fn flush(
     sink: &mut StreamSink,
     checkpoint: &RefCell<Checkpoint>,
@@ -142,17 +161,10 @@ async fn flush(
     name: &str,
     eof: bool,
 ) -> Result<(), PluginError> {
-    let routed = sink.flush_acked(eof, |buffered| {
+    let routed = sink.flush_pipelined(eof, |buffered| {
         Some(checkpoint.borrow_mut().mark(follower, name, buffered))
     });
-    tokio::pin!(routed);
-    loop {
-        tokio::select! {
-            biased;
-            done = &mut routed => return done,
-            _ = tokio::time::sleep(JOURNAL_EVERY) => checkpoint.borrow_mut().save(false),
-        }
-    }
+    parked(checkpoint, routed).await
 }
 
 /// What a stream task needs from its input.
@@ -216,6 +228,9 @@ pub async fn follow(
     while !cx.is_stopping() {
         let step = match follower.read(sink.buffer()) {
             Ok(0) => {
+                // The end of the data for now: route what is in flight, so
+                // nothing sits decoded while the stream waits.
+                parked(&checkpoint, sink.drain()).await?;
                 checkpoint.borrow_mut().save(true);
                 follower.at_end(&mut rescan, &mut notices)
             }
@@ -253,6 +268,7 @@ pub async fn follow(
         match step {
             Step::Read => {}
             Step::Wait => {
+                parked(&checkpoint, sink.drain()).await?;
                 tokio::select! {
                     biased;
                     _ = cx.stopped() => {}
@@ -274,10 +290,11 @@ pub async fn follow(
             }
         }
     }
-    // Stopping: what is buffered is a partial record, not routed, and the
-    // last mark stops before it, so the next run reads it again. Wait for
-    // what was routed to be handled (the pipeline still runs), then write
-    // the last settled position.
+    // Stopping: what was read is routed; what is buffered is a partial
+    // record, not routed, and the last mark stops before it, so the next
+    // run reads it again. Wait for what was routed to be handled (the
+    // pipeline still runs), then write the last settled position.
+    parked(&checkpoint, sink.drain()).await?;
     let completions = checkpoint.borrow().tracker.completions();
     let all = completions.until(|| checkpoint.borrow_mut().absorb().then_some(()));
     if tokio::time::timeout(cx.settle_limit(), all).await.is_err() {

@@ -198,7 +198,7 @@ fn repeated_timestamps_read_the_same_as_fresh_ones() {
     let config = "match_regex = '^(?P<Timestamp>\\S+) (?P<n>\\d+)$'\n\
                   timestamp_layout = '2006-01-02T15:04:05Z07:00'\n";
     let mut d = decoder("PayloadRegexDecoder", config).unwrap();
-    let mut fresh = || decoder("PayloadRegexDecoder", config).unwrap();
+    let fresh = || decoder("PayloadRegexDecoder", config).unwrap();
     let times = [
         "2024-01-01T00:00:01Z",
         "2024-01-01T00:00:01Z",
