@@ -179,18 +179,37 @@ impl Decoding {
         out: &mut Vec<PackRef>,
     ) -> Result<(), PluginError> {
         let mut decoded = Vec::new();
+        // Counted once per call: the threads decoding a stream's parts
+        // share its counters.
+        let header = &self.header;
+        let mut tally = Tally::default();
+        let mut result = Ok(());
         for (data, signer) in records {
-            self.record(decoder.as_deref_mut(), data, signer, &mut decoded, out)?;
+            result = self.record(
+                decoder.as_deref_mut(),
+                (data, signer, header),
+                &mut decoded,
+                &mut tally,
+                out,
+            );
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        if let Some(stats) = &self.stats.decoder {
+            RunnerStats::add(&stats.received, tally.received);
+            RunnerStats::add(&stats.processed, tally.processed);
+            RunnerStats::add(&stats.errors, tally.errors);
+        }
+        result
     }
 
     fn record(
         &self,
         decoder: Option<&mut Box<dyn Decoder>>,
-        data: Bytes,
-        signer: Option<Bytes>,
+        (data, signer, header): (Bytes, Option<Bytes>, &Arc<TextHeader>),
         decoded: &mut Vec<MessageView>,
+        tally: &mut Tally,
         out: &mut Vec<PackRef>,
     ) -> Result<(), PluginError> {
         let incoming = if self.message_bytes {
@@ -198,7 +217,7 @@ impl Decoding {
         } else {
             Incoming::Text(TextRecord {
                 payload: data,
-                header: Arc::clone(&self.header),
+                header: Arc::clone(header),
             })
         };
         let Some(decoder) = decoder else {
@@ -214,12 +233,10 @@ impl Decoding {
         };
         decoded.clear();
         let result = guarded(|| decoder.decode(incoming, decoded));
-        if let Some(stats) = &self.stats.decoder {
-            RunnerStats::add(&stats.received, 1);
-            match &result {
-                Ok(()) => RunnerStats::add(&stats.processed, decoded.len() as u64),
-                Err(_) => RunnerStats::add(&stats.errors, 1),
-            }
+        tally.received += 1;
+        match &result {
+            Ok(()) => tally.processed += decoded.len() as u64,
+            Err(_) => tally.errors += 1,
         }
         match result {
             Ok(()) => {
@@ -265,6 +282,14 @@ impl Decoding {
             }
         }
     }
+}
+
+/// A decoder's counts over one call of [`Decoding::run`].
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    processed: u64,
+    errors: u64,
 }
 
 /// A pack straight from the decoder, boxed once where it will live: the

@@ -185,20 +185,17 @@ impl Stream {
     /// Cuts every whole record out of the buffer into `records`; what the
     /// splitter drops is counted and logged here.
     fn split(&mut self, eof: bool) {
+        let before = self.records.len();
         loop {
             let event = match self.splitter.split(&mut self.buf, eof) {
                 Some(event) => event,
                 None => match self.overflow(eof) {
                     Some(event) => event,
-                    None => return,
+                    None => break,
                 },
             };
             match event {
-                SplitEvent::Record { data, signer } => {
-                    RunnerStats::add(&self.stats.input.received, 1);
-                    RunnerStats::add(&self.stats.splitter.processed, 1);
-                    self.records.push((data, signer));
-                }
+                SplitEvent::Record { data, signer } => self.records.push((data, signer)),
                 SplitEvent::Dropped { len, reason } => {
                     RunnerStats::add(&self.stats.input.dropped, 1);
                     RunnerStats::add(&self.stats.splitter.dropped, 1);
@@ -206,6 +203,10 @@ impl Stream {
                 }
             }
         }
+        // Counted once per read, not per record.
+        let cut = (self.records.len() - before) as u64;
+        RunnerStats::add(&self.stats.input.received, cut);
+        RunnerStats::add(&self.stats.splitter.processed, cut);
     }
 
     /// Takes the decoder's own report figures (once per read, not per
