@@ -271,8 +271,9 @@ pub trait Output: Send + 'static {
         batch: &'a EncodedBatch,
     ) -> LocalBoxFuture<'a, Result<(), PluginError>>;
 
-    /// Called every `ticker_interval` seconds, and on its own schedule when
-    /// [`Output::flush_interval`] is set.
+    /// Called every [`Output::flush_interval`], when the output has one
+    /// (SandboxOutput gives its `ticker_interval`, FileOutput its
+    /// `flush_interval`).
     fn flush(&mut self) -> LocalBoxFuture<'_, Result<(), PluginError>> {
         Box::pin(async { Ok(()) })
     }
