@@ -150,11 +150,11 @@ impl Template {
     ) -> Text {
         if let [Part::Capture(i)] = self.0[..] {
             let (start, end) = caps(i).unwrap_or((0, 0));
-            return Text::Payload(start..end);
+            return Text::payload(start, end);
         }
         let start = scratch.len();
         self.render(msg, payload, caps, scratch);
-        Text::Scratch(start..scratch.len())
+        Text::scratch(start, scratch.len())
     }
 }
 
@@ -317,7 +317,7 @@ fn set_header(
     now_ns: i64,
 ) -> Result<(), FieldError> {
     let text = match &value {
-        patch::Value::Text(t) => Some(t.clone()),
+        patch::Value::Text(t) => Some(*t),
         _ => None,
     };
     let bytes = |patch: &Patch| match &text {

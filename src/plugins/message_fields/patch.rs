@@ -6,19 +6,46 @@
 //! ([`MessageBuilder`]). The per-record path makes no owned `Message` and
 //! allocates only the message's own buffer.
 
-use std::ops::Range;
-
 use heka_actors::pack::now_ns;
 use heka_actors::plugin::TextRecord;
 use heka_proto::view::{delimited_len, varint_len};
 use heka_proto::{FieldHead, FieldValue, MessageBuilder, MessageView, WireError};
 
-/// Where a text value is: rendered into the patch, or a range of the
-/// payload the record arrived with.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Text {
-    Scratch(Range<usize>),
-    Payload(Range<usize>),
+/// Where a text value is: rendered into the patch's scratch buffer, or a
+/// range of the payload the record arrived with. Two `u32`s and a flag,
+/// copied whole: built from two `usize` ranges it was written in parts and
+/// read back in one, a store-forwarding stall per field.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Text {
+    start: u32,
+    end: u32,
+    scratch: bool,
+}
+
+impl Text {
+    /// `start..end` of the payload.
+    pub(super) fn payload(start: usize, end: usize) -> Text {
+        Text::new(start, end, false)
+    }
+
+    /// `start..end` of the scratch buffer.
+    pub(super) fn scratch(start: usize, end: usize) -> Text {
+        Text::new(start, end, true)
+    }
+
+    fn new(start: usize, end: usize, scratch: bool) -> Text {
+        // Records and messages stay far below 4 GiB (the maximum record and
+        // message sizes); past that a value reads as empty, never wrong.
+        let (start, end) = match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(s), Ok(e)) => (s, e),
+            _ => (0, 0),
+        };
+        Text {
+            start,
+            end,
+            scratch,
+        }
+    }
 }
 
 /// A field value to add.
@@ -33,7 +60,7 @@ pub(super) enum Value {
 /// Header values to replace and fields to add, for one record.
 #[derive(Debug, Default)]
 pub struct Patch {
-    /// Rendered text the `Text::Scratch` ranges point into.
+    /// Rendered text the scratch [`Text`]s point into.
     pub(super) scratch: Vec<u8>,
     pub(super) r#type: Option<Text>,
     pub(super) logger: Option<Text>,
@@ -80,9 +107,10 @@ impl Patch {
 
     /// The bytes of `text`, for a record whose payload is `payload`.
     pub(super) fn text<'a>(&'a self, text: &Text, payload: &'a [u8]) -> &'a [u8] {
-        match text {
-            Text::Scratch(r) => &self.scratch[r.clone()],
-            Text::Payload(r) => &payload[r.clone()],
+        let range = text.start as usize..text.end as usize;
+        match text.scratch {
+            true => &self.scratch[range],
+            false => &payload[range],
         }
     }
 
