@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod listen;
 pub mod log;
 pub mod logstreamer;
 pub mod message_fields;

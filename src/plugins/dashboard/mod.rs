@@ -261,18 +261,6 @@ fn text_field(msg: &MessageView, name: &[u8]) -> Option<String> {
     }
 }
 
-/// Binds `address`; `:port` (Go's form) listens on every interface, IPv6
-/// and IPv4 where the host has IPv6, IPv4 only otherwise.
-pub fn bind(address: &str) -> std::io::Result<std::net::TcpListener> {
-    let listener = match address.strip_prefix(':') {
-        Some(port) => std::net::TcpListener::bind(format!("[::]:{port}"))
-            .or_else(|_| std::net::TcpListener::bind(format!("0.0.0.0:{port}")))?,
-        None => std::net::TcpListener::bind(address)?,
-    };
-    listener.set_nonblocking(true)?;
-    Ok(listener)
-}
-
 /// Asks for the reports every `every` until the pipeline stops.
 async fn tick(cx: OutputCx, every: Duration) {
     let start = tokio::time::Instant::now() + every;
@@ -293,7 +281,7 @@ async fn tick(cx: OutputCx, every: Duration) {
 impl Output for DashboardOutput {
     fn prepare(&mut self) -> Result<(), PluginError> {
         files::prepare_directory(&self.dir, &self.static_dir).map_err(PluginError::fatal)?;
-        let listener = bind(&self.address)
+        let listener = super::listen::bind_tcp(&self.address)
             .map_err(|e| PluginError::fatal(format!("cannot listen on {}: {e}", self.address)))?;
         self.listener = Some(listener);
         Ok(())

@@ -190,8 +190,7 @@ impl Input for HttpListenInput {
         let fail = |e: std::io::Error| {
             PluginError::fatal(format!("cannot listen on {}: {e}", self.address))
         };
-        let listener = std::net::TcpListener::bind(&self.address).map_err(fail)?;
-        listener.set_nonblocking(true).map_err(fail)?;
+        let listener = crate::plugins::listen::bind_tcp(&self.address).map_err(fail)?;
         self.listener = Some(listener);
         Ok(())
     }

@@ -127,10 +127,7 @@ impl TcpInput {
 
 impl Input for TcpInput {
     fn prepare(&mut self) -> Result<(), PluginError> {
-        let listener = std::net::TcpListener::bind(&self.config.address).map_err(|e| {
-            PluginError::fatal(format!("cannot listen on {}: {e}", self.config.address))
-        })?;
-        listener.set_nonblocking(true).map_err(|e| {
+        let listener = crate::plugins::listen::bind_tcp(&self.config.address).map_err(|e| {
             PluginError::fatal(format!("cannot listen on {}: {e}", self.config.address))
         })?;
         self.listener = Some(listener);

@@ -55,11 +55,34 @@ pub fn unknown_net(text: &str) -> String {
 /// Resolves `address` (`host:port`) to the first address of `net`
 /// (blocking: used when a plugin is prepared, before the pipeline runs).
 pub fn resolve(address: &str, net: Net) -> io::Result<SocketAddr> {
+    if address.starts_with(':') {
+        return every_interface(address, net);
+    }
     pick(address, net, address.to_socket_addrs()?)
+}
+
+/// Go's `:port`: every interface of `net` (`udp` takes IPv6 when the
+/// host has it, which on Linux takes IPv4 too).
+fn every_interface(address: &str, net: Net) -> io::Result<SocketAddr> {
+    let mut addrs = Vec::new();
+    for candidate in crate::plugins::listen::candidates(address) {
+        addrs.extend(candidate.to_socket_addrs()?);
+    }
+    if net == Net::Udp && !ipv6_available() {
+        addrs.retain(SocketAddr::is_ipv4);
+    }
+    pick(address, net, addrs.into_iter())
+}
+
+fn ipv6_available() -> bool {
+    std::net::UdpSocket::bind("[::1]:0").is_ok()
 }
 
 /// Resolves `address` like [`resolve`], without blocking the arbiter.
 pub async fn resolve_async(address: &str, net: Net) -> io::Result<SocketAddr> {
+    if address.starts_with(':') {
+        return every_interface(address, net);
+    }
     pick(address, net, tokio::net::lookup_host(address).await?)
 }
 
@@ -102,6 +125,19 @@ fn abstract_addr(_name: &str) -> io::Result<UnixAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_s_port_only_form_is_every_interface_of_the_net() {
+        let v4 = resolve(":8125", Net::Udp4).unwrap();
+        assert_eq!(v4, "0.0.0.0:8125".parse::<SocketAddr>().unwrap());
+        let any = resolve(":8125", Net::Udp).unwrap();
+        assert!(any.ip().is_unspecified() && any.port() == 8125, "{any}");
+        if ipv6_available() {
+            let v6 = resolve(":8125", Net::Udp6).unwrap();
+            assert_eq!(v6, "[::]:8125".parse::<SocketAddr>().unwrap());
+        }
+        assert!(resolve(":8125", Net::Unixgram).is_err());
+    }
 
     #[test]
     fn nets_filter_address_families() {
