@@ -108,20 +108,26 @@ fn kill_9_mid_run_with_buffering_loses_nothing_and_repeats_about_a_second() {
 
     let daemon = Daemon::start(dir.path(), &config(dir.path()), None);
     let deadline = Instant::now() + Duration::from_secs(300);
-    // The input rate just before the kill (from a sixth to a third of the
-    // lines), not since start: hekad's start-up would lower it.
-    let mut mark = None;
+    // The input rate just before the kill: over the polls from the first
+    // that saw a sixth of the lines, or over the last poll when that one
+    // already saw a third (reading the file back in a debug build takes a
+    // while); since start only when the first poll saw a third. Not since
+    // start otherwise: hekad's start-up would lower it.
+    let started = Instant::now();
+    let (mut mark, mut last) = (None, None);
     let at_kill = loop {
         let got = arrivals(&out).len();
-        if mark.is_none() && got >= lines / 6 {
-            mark = Some((Instant::now(), got));
-        }
         if got >= lines / 3 || Instant::now() > deadline {
             break got;
         }
+        let now = (Instant::now(), got);
+        if mark.is_none() && got >= lines / 6 {
+            mark = Some(now);
+        }
+        last = Some(now);
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (since, from) = mark.unwrap_or((Instant::now(), 0));
+    let (since, from) = mark.or(last).unwrap_or((started, 0));
     let rate = (at_kill - from) as f64 / since.elapsed().as_secs_f64().max(0.001);
     daemon.signal("KILL");
     let _ = daemon.wait(10);
