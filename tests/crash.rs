@@ -108,29 +108,37 @@ fn kill_9_mid_run_with_buffering_loses_nothing_and_repeats_about_a_second() {
 
     let daemon = Daemon::start(dir.path(), &config(dir.path()), None);
     let deadline = Instant::now() + Duration::from_secs(300);
-    // The input rate just before the kill: over the polls from the first
-    // that saw a sixth of the lines, or over the last poll when that one
-    // already saw a third (reading the file back in a debug build takes a
-    // while); since start only when the first poll saw a third. Not since
-    // start otherwise: hekad's start-up would lower it.
-    let started = Instant::now();
-    let (mut mark, mut last) = (None, None);
-    let at_kill = loop {
+    // Polled by the file's size (parsing it in a debug build takes longer
+    // than hekad takes to write a third of the lines): a record's size comes
+    // from the first thousand, then the kill comes at a third of the bytes.
+    let size = || std::fs::metadata(&out).map_or(0, |m| m.len() as usize);
+    let per_record = loop {
         let got = arrivals(&out).len();
-        if got >= lines / 3 || Instant::now() > deadline {
-            break got;
+        if got >= 1000 || Instant::now() > deadline {
+            break size() / got.max(1);
         }
-        let now = (Instant::now(), got);
-        if mark.is_none() && got >= lines / 6 {
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (sixth, third) = (per_record * lines / 6, per_record * lines / 3);
+    // The input rate just before the kill (from a sixth to a third of the
+    // lines), not since start: hekad's start-up would lower it.
+    let mut mark = None;
+    let written = loop {
+        let now = (Instant::now(), size());
+        if now.1 >= third || Instant::now() > deadline {
+            break now.1;
+        }
+        if mark.is_none() && now.1 >= sixth {
             mark = Some(now);
         }
-        last = Some(now);
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     };
-    let (since, from) = mark.or(last).unwrap_or((started, 0));
-    let rate = (at_kill - from) as f64 / since.elapsed().as_secs_f64().max(0.001);
+    let (since, from) = mark.unwrap_or((Instant::now(), written));
+    let rate =
+        (written - from) as f64 / per_record as f64 / since.elapsed().as_secs_f64().max(0.001);
     daemon.signal("KILL");
     let _ = daemon.wait(10);
+    let at_kill = arrivals(&out).len();
     assert!(
         at_kill < lines,
         "killed after the run finished; use more lines"
