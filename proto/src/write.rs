@@ -31,7 +31,7 @@ pub fn varint_field(tag: u32, value: u64, out: &mut Vec<u8>) {
 /// returning its length. Per record this runs a dozen times, so it writes
 /// into a stack buffer instead of pushing byte by byte into the Vec.
 #[inline]
-fn varint(mut value: u64, out: &mut [u8]) -> usize {
+pub(crate) fn varint(mut value: u64, out: &mut [u8]) -> usize {
     let mut i = 0;
     while value >= 0x80 {
         out[i] = (value as u8) | 0x80;

@@ -67,7 +67,7 @@ fn encoded<R>(value: &FieldValue<'_>, with: impl FnOnce(u8, i32, &[u8]) -> R) ->
         FieldValue::String(t) => with(4, 0, t),
         FieldValue::Bytes(t) => with(5, 1, t),
         FieldValue::Integer(i) => {
-            let n = varint_into(i as u64, &mut number);
+            let n = crate::write::varint(i as u64, &mut number);
             with(6, 2, &number[..n])
         }
         FieldValue::Double(d) => {
@@ -305,18 +305,6 @@ fn push_varint(out: &mut Vec<u8>, mut value: u64) {
         value >>= 7;
     }
     out.push(value as u8);
-}
-
-/// Writes `value` as a varint at the start of `out`, returning its length.
-fn varint_into(mut value: u64, out: &mut [u8; 10]) -> usize {
-    let mut i = 0;
-    while value >= 0x80 {
-        out[i] = value as u8 | 0x80;
-        value >>= 7;
-        i += 1;
-    }
-    out[i] = value as u8;
-    i + 1
 }
 
 #[cfg(test)]
