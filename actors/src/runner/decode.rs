@@ -372,13 +372,12 @@ impl DecodePool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_pool_refuses_the_job() {
+    /// A pool of one worker, busy until the returned gate is sent to.
+    pub(crate) fn busy_pool() -> (DecodePool, std::sync::mpsc::Sender<()>) {
         let pool = DecodePool::new(1);
-        let here = std::thread::current().id();
         let (started_tx, started) = std::sync::mpsc::channel();
         let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
         let blocker = pool.try_run(Box::new(move || {
@@ -387,6 +386,13 @@ mod tests {
         }));
         assert!(blocker.is_ok());
         started.recv().unwrap();
+        (pool, gate)
+    }
+
+    #[test]
+    fn a_full_pool_refuses_the_job() {
+        let here = std::thread::current().id();
+        let (pool, gate) = busy_pool();
         // The worker is busy: a queue's worth of jobs fill it, the next is
         // refused.
         let (done_tx, done) = std::sync::mpsc::channel();

@@ -220,15 +220,7 @@ mod tests {
     /// the queued ones), and the worker, once free, skips what was taken.
     #[test]
     fn the_stream_takes_back_queued_parts_and_keeps_refused_ones() {
-        let pool = DecodePool::new(1);
-        let (started_tx, started) = std::sync::mpsc::channel();
-        let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
-        let blocker = pool.try_run(Box::new(move || {
-            let _ = started_tx.send(());
-            let _ = gate_rx.recv();
-        }));
-        assert!(blocker.is_ok());
-        started.recv().unwrap();
+        let (pool, gate) = crate::runner::decode::tests::busy_pool();
         let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let spares: Spares = Arc::new(Mutex::new(vec![Box::new(Counting(Arc::clone(&count)))]));
         let queued = crate::runner::decode::QUEUED_PER_WORKER;
